@@ -1,0 +1,4 @@
+from .optim_wrapper import (LocalLearningOptimWrapper,
+                            LocalLearningOptimWrapperConstructor)
+
+__all__ = ['LocalLearningOptimWrapper', 'LocalLearningOptimWrapperConstructor']

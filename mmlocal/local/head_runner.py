@@ -1,0 +1,139 @@
+"""Running a local head and backpropagating its loss to the feature.
+
+``run_head`` is the plain path. ``run_head_patched`` is HPFF's Patch Feature
+Fusion: the feature is cut into n x n patches, the *same* head runs on each,
+predictions are fused (vectors averaged, dense maps tiled back) and the loss
+is taken on the fused prediction, exactly the paper's
+y_hat = 1/n^2 sum_kl g(x^(k,l)). To really save memory the patches are
+processed one at a time: a first pass without graph gives the fused
+prediction and the loss's gradient w.r.t. it; a second pass recomputes each
+patch with graph and backpropagates its share, so only one patch's
+activations are alive at once. BatchNorm statistics are updated once (first
+pass) and dropout masks are replayed (RNG restored).
+"""
+import contextlib
+from typing import Callable, Dict, List, Tuple
+
+import torch
+import torch.nn as nn
+
+Backward = Callable[[torch.Tensor], None]
+
+
+def _sum_losses(losses: Dict[str, torch.Tensor]) -> torch.Tensor:
+    return sum(losses.values())
+
+
+def run_head(head: nn.Module, feat: torch.Tensor, targets, out_size: Tuple[int, int],
+             weight: float, backward: Backward) -> Dict[str, torch.Tensor]:
+    """Forward ``head`` on ``feat`` (a leaf), backward ``weight * loss``.
+
+    Returns the detached, unweighted losses for logging.
+    """
+    losses = head.loss(head(feat, out_size), targets)
+    backward(weight * _sum_losses(losses))
+    return {k: v.detach() for k, v in losses.items()}
+
+
+def patch_slices(size: int, n: int, out: int) -> List[Tuple[slice, slice]]:
+    """n near-equal feature slices of ``size`` and the matching slices of an
+    output of size ``out`` (odd sizes: pieces differ by one)."""
+    bounds = [round(i * size / n) for i in range(n + 1)]
+    out_bounds = [round(b * out / size) for b in bounds]
+    return [(slice(bounds[i], bounds[i + 1]), slice(out_bounds[i], out_bounds[i + 1]))
+            for i in range(n)]
+
+
+def check_patch_grid(n: int, spatial: Tuple[int, int], where: str) -> None:
+    h, w = spatial
+    if n > h or n > w:
+        raise ValueError(
+            f'PFF patch grid {n}x{n} is larger than the {h}x{w} feature map at {where}: '
+            f'use pff.patches <= {min(h, w)} or move the boundary to a larger map')
+
+
+@contextlib.contextmanager
+def frozen_norm_stats(module: nn.Module):
+    """Restore BN running statistics after a recomputation pass."""
+    norms = [m for m in module.modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
+             for m in norms]
+    try:
+        yield
+    finally:
+        for m, (mean, var, count) in zip(norms, saved):
+            m.running_mean.copy_(mean)
+            m.running_var.copy_(var)
+            m.num_batches_tracked.copy_(count)
+
+
+def _rng_state(device: torch.device):
+    cuda = torch.cuda.get_rng_state(device) if device.type == 'cuda' else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state, device: torch.device) -> None:
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state(cuda, device)
+
+
+def run_head_patched(head: nn.Module, feat: torch.Tensor, targets,
+                     out_size: Tuple[int, int], weight: float, backward: Backward,
+                     n: int) -> Dict[str, torch.Tensor]:
+    """PFF: ``head`` on n x n patches of ``feat``, predictions fused, loss on
+    the fusion; gradients reach ``feat`` and the head's parameters."""
+    H, W = feat.shape[-2:]
+    check_patch_grid(n, (H, W), type(head).__name__)
+    rows = patch_slices(H, n, out_size[0])
+    cols = patch_slices(W, n, out_size[1])
+    grid = [(r, c) for r in rows for c in cols]
+    fusion = head.FUSION
+    device = feat.device
+
+    # pass 1: predictions without graph (BN statistics updated here, once)
+    states, preds = [], []
+    with torch.no_grad():
+        for (fr, orow), (fc, ocol) in grid:
+            states.append(_rng_state(device))
+            size = (orow.stop - orow.start, ocol.stop - ocol.start)
+            preds.append(head(feat[..., fr, fc].detach(), size))
+    after = _rng_state(device)
+    fused = {}
+    for name in preds[0]:
+        if fusion.get(name, 'mean') == 'tile':
+            first = preds[0][name]
+            out = first.new_empty(first.shape[:-2] + tuple(out_size))
+            for ((_, orow), (_, ocol)), p in zip(grid, preds):
+                out[..., orow, ocol] = p[name]
+        else:
+            out = torch.stack([p[name] for p in preds]).mean(0)
+        fused[name] = out.requires_grad_()
+    del preds
+    losses = head.loss(fused, targets)
+    backward(weight * _sum_losses(losses))
+
+    # pass 2: one patch at a time with graph, each gets its share of the gradient
+    with frozen_norm_stats(head):
+        for ((fr, orow), (fc, ocol)), state in zip(grid, states):
+            _set_rng_state(state, device)
+            size = (orow.stop - orow.start, ocol.stop - ocol.start)
+            out = head(feat[..., fr, fc], size)
+            outs, grads = [], []
+            for name, value in out.items():
+                g = fused[name].grad
+                if g is None:
+                    continue
+                if fusion.get(name, 'mean') == 'tile':
+                    g = g[..., orow, ocol]
+                else:
+                    g = g / len(grid)
+                outs.append(value)
+                grads.append(g.to(value.dtype))
+            if outs:
+                torch.autograd.backward(outs, grads)
+            del out, outs, grads
+    _set_rng_state(after, device)
+    return {k: v.detach() for k, v in losses.items()}

@@ -1,0 +1,3 @@
+from .cifar_resnet import CifarBasicBlock, CifarResNet
+
+__all__ = ['CifarBasicBlock', 'CifarResNet']

@@ -1,0 +1,13 @@
+from .aux_classifiers import (ConvAuxClassifier, DGLMLPSRClassifier,
+                              ImageNetAuxClassifier, PredSimNet, SegAuxClassifier)
+from .decoders import ReconDecoder, UpsampleDecoder
+from .local_heads import ClassifierHead, InfoProHead, LocalHead, PredSimHead
+
+__all__ = [
+    'ConvAuxClassifier', 'DGLMLPSRClassifier', 'ImageNetAuxClassifier',
+    'PredSimNet', 'SegAuxClassifier', 'ReconDecoder', 'UpsampleDecoder',
+    'LocalHead', 'ClassifierHead', 'InfoProHead', 'PredSimHead'
+]
+from .leap_head import LeapAugmentedHead  # noqa: E402
+
+__all__ += ['LeapAugmentedHead']

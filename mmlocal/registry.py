@@ -1,0 +1,22 @@
+"""Registries of mmlocal.
+
+mmlocal serves three toolboxes at once, so its classes are registered in
+mmengine's *root* registries: a child registry (``mmseg``, ``mmpretrain``,
+``mmdet`` scope) falls back to its root, so a config of any scope finds
+``LocalLearningOptimWrapper``, ``CifarResNet`` or ``InfoPro`` by name.
+Registries that exist only in mmlocal are created here.
+"""
+from mmengine.registry import HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import OPTIM_WRAPPERS, Registry
+
+#: Local learning methods (DGL, InfoPro, PredSim): build one head per module.
+LOCAL_METHODS = Registry('local method', locations=['mmlocal.local.methods'])
+#: Backbone -> ordered list of its block paths (split presets).
+BLOCK_LISTS = Registry('block list', locations=['mmlocal.local.split'])
+#: Task -> how targets are read from data samples (classification, segmentation, ...).
+TARGET_ADAPTERS = Registry('target adapter', locations=['mmlocal.local.targets'])
+
+__all__ = [
+    'MODELS', 'HOOKS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
+    'LOCAL_METHODS', 'BLOCK_LISTS', 'TARGET_ADAPTERS'
+]

@@ -1,0 +1,140 @@
+"""HPFF hierarchical supervision: gradient routing of independent and cascade
+losses, checked against an independent computation of every loss."""
+import copy
+
+import pytest
+import torch
+
+from conftest import build_classifier, cifar_batch
+from test_local.helpers import (assert_grad_close, build_local, features, grads_of, head_loss,
+                                local_step_grads, module_param_names, task_loss)
+
+
+def expected_grads(model, data, k, w_ind, w_cas, first_independent=True):
+    """Sum over every loss of its weight times its gradient, each loss
+    recomputed with its own graph cut: the independent loss of module j cut
+    at j's input; the cascade loss of window (j-k+1..j) cut at the window's
+    input; the task loss cut at the last window's input."""
+    learner = model.local_learner
+    bounds = learner.boundaries
+    K = len(bounds) + 1
+    targets = learner.adapter(data['inputs'], data['data_samples'], model.data_preprocessor)
+    names = [n for n, _ in model.named_parameters() if not n.startswith('local_learner.')]
+    total = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    owner = {}
+    for j in range(K):
+        for n in module_param_names(model, bounds, j):
+            owner[n] = j
+
+    def cut(i):  # the boundary whose output feeds module i
+        return bounds[i - 1] if i > 0 else None
+
+    def add(loss, weight, modules):
+        sel = [n for n in names if owner.get(n) in modules]
+        for n, g in grads_of(loss, model, sel).items():
+            total[n] += weight * g
+
+    for j in range(K - 1):
+        key = f'm{j + 1}'
+        if key in learner.heads:
+            h = features(model, data['inputs'], cut(j), bounds[j])
+            add(head_loss(learner.heads[key], h, targets), w_ind, {j})
+        if key in learner.cascade_heads:
+            start = j - k + 1
+            h = features(model, data['inputs'], cut(start), bounds[j])
+            add(head_loss(learner.cascade_heads[key], h, targets), w_cas,
+                set(range(start, j + 1)))
+    # the task loss: full weight on the last module, cascade weight below it
+    loss = task_loss(model, data['inputs'], data['data_samples'], cut(K - 1))
+    add(loss, 1.0, {K - 1})
+    start = max(K - k, 0)
+    loss = task_loss(model, data['inputs'], data['data_samples'], cut(start))
+    add(loss, w_cas, set(range(start, K - 1)))
+    return total, owner
+
+
+@pytest.mark.parametrize('k,method', [(2, dict(type='DGL')), (3, dict(type='InfoPro')),
+                                      (2, dict(type='PredSim'))])
+def test_hilo_gradient_routing(k, method):
+    model = build_classifier(depth=20)
+    wrapper = build_local(model, dict(num_modules=5, method=method, probe_size=(32, 32),
+                                      hilo=dict(cascade=k)))
+    learner = model.local_learner
+    assert set(learner.heads) == {f'm{j}' for j in range(1, 5)}
+    assert set(learner.cascade_heads) == {f'm{j}' for j in range(k, 5)}
+    data = model.data_preprocessor(cifar_batch(8), True)
+    got = local_step_grads(model, wrapper, data)
+    want, owner = expected_grads(model, data, k, learner.w_ind, learner.w_cas)
+    for n, j in owner.items():
+        assert_grad_close(got[n], want[n], msg=n)
+
+
+def test_cascade_reaches_exactly_its_window():
+    """With the independent path off and only one cascade head kept, exactly
+    the modules of that window receive gradient (task loss removed)."""
+    model = build_classifier(depth=20)
+    wrapper = build_local(model, dict(num_modules=5, method=dict(type='DGL'),
+                                      probe_size=(32, 32),
+                                      hilo=dict(cascade=2, independent=False)))
+    learner = model.local_learner
+    assert len(learner.heads) == 0
+    for key in ('m2', 'm4'):  # keep the window ending at m3 = modules 2,3 (1-based)
+        del learner.cascade_heads[key]
+    data = model.data_preprocessor(cifar_batch(8), True)
+    wrapper.zero_grad()
+    with wrapper.optim_context(model):
+        model._run_forward(data, mode='loss')
+    learner.finish()  # no task backward: only the cascade of window (2, 3)
+    bounds = learner.boundaries
+    for j in range(5):
+        grads = [p.grad for n, p in model.named_parameters()
+                 if n in module_param_names(model, bounds, j)]
+        reached = any(g is not None and g.abs().sum() > 0 for g in grads)
+        assert reached == (j in (1, 2)), f'module {j + 1}'
+
+
+def test_authors_cifar_variant_first_module_has_no_independent_head():
+    model = build_classifier(depth=20)
+    build_local(model, dict(num_modules=4, method=dict(type='DGL'), probe_size=(32, 32),
+                            hilo=dict(cascade=2, first_independent=False)))
+    assert 'm1' not in model.local_learner.heads
+    assert 'm2' in model.local_learner.heads
+
+
+def test_k1_reduces_to_plain_method():
+    """Window size 1: each cascade head stops at its own module; with the
+    independent path off and weight 1 it is the plain method."""
+    base = build_classifier(depth=20)
+    hilo_model = copy.deepcopy(base)
+    wp = build_local(base, dict(num_modules=4, method=dict(type='DGL'), probe_size=(32, 32)))
+    wh = build_local(hilo_model, dict(num_modules=4, method=dict(type='DGL'),
+                                      probe_size=(32, 32),
+                                      hilo=dict(cascade=1, independent=False,
+                                                cascade_weight=1.0)))
+    hilo_model.local_learner.cascade_heads.load_state_dict(base.local_learner.heads.state_dict())
+    data = base.data_preprocessor(cifar_batch(8), True)
+    gp = local_step_grads(base, wp, data)
+    gh = local_step_grads(hilo_model, wh, data)
+    for n, g in gp.items():
+        n2 = n.replace('local_learner.heads', 'local_learner.cascade_heads')
+        torch.testing.assert_close(gh[n2], g, msg=n)
+
+
+def test_hilo_k1_modules_equal_e2e():
+    """K=1 with HiLo: no local head at all, exactly E2E."""
+    model = build_classifier(depth=20)
+    build_local(model, dict(num_modules=1, method=dict(type='DGL'), hilo=dict(cascade=2)))
+    assert len(model.local_learner.heads) == len(model.local_learner.cascade_heads) == 0
+
+
+def test_graphs_released_after_step():
+    model = build_classifier(depth=20)
+    wrapper = build_local(model, dict(num_modules=5, method=dict(type='DGL'),
+                                      probe_size=(32, 32), hilo=dict(cascade=3)))
+    data = model.data_preprocessor(cifar_batch(8), True)
+    with wrapper.optim_context(model):
+        model._run_forward(data, mode='loss')
+        # windows of 3: the graphs of the last two local modules are still open
+        assert sorted(model.local_learner._out) == [2, 3]
+    model.train_step(cifar_batch(8), wrapper)
+    assert model.local_learner._out == {} and model.local_learner._inp == {}

@@ -1,0 +1,139 @@
+"""Numerical guarantees of the local-learning engine (plain methods)."""
+import copy
+
+import pytest
+import torch
+
+from conftest import build_classifier, cifar_batch
+from test_local.helpers import (assert_grad_close, build_local, features, grads_of, head_loss,
+                                local_step_grads, module_param_names)
+
+
+def _preprocess(model, batch):
+    return model.data_preprocessor(batch, True)
+
+
+@pytest.mark.parametrize('method', [dict(type='DGL'), dict(type='InfoPro'),
+                                    dict(type='PredSim')])
+def test_gradient_isolation(method):
+    """Module j's gradients are those of its own local loss alone."""
+    model = build_classifier(depth=20)
+    wrapper = build_local(model, dict(num_modules=4, method=method, probe_size=(32, 32)))
+    learner = model.local_learner
+    data = _preprocess(model, cifar_batch(8))
+    got = local_step_grads(model, wrapper, data)
+    targets = learner.adapter(data['inputs'], data['data_samples'], model.data_preprocessor)
+    bounds = learner.boundaries
+    for j in range(len(bounds)):
+        names = module_param_names(model, bounds, j)
+        assert names, f'module {j} has no parameters'
+        h = features(model, data['inputs'], bounds[j - 1] if j else None, bounds[j])
+        want = grads_of(head_loss(learner.heads[f'm{j + 1}'], h, targets), model, names)
+        for n in names:
+            assert_grad_close(got[n], want[n], msg=n)
+
+
+def test_later_modules_do_not_change_earlier_gradients():
+    model = build_classifier(depth=20)
+    wrapper = build_local(model, dict(num_modules=4, method=dict(type='DGL'),
+                                      probe_size=(32, 32)))
+    data = _preprocess(model, cifar_batch(8))
+    bounds = model.local_learner.boundaries
+    first = module_param_names(model, bounds, 0)
+    before = local_step_grads(model, wrapper, data)
+    with torch.no_grad():  # change every later module and head
+        for n, p in model.named_parameters():
+            if n not in first and not n.startswith('local_learner.heads.m1.'):
+                p.add_(torch.randn_like(p) * 0.1)
+    after = local_step_grads(model, wrapper, data)
+    for n in first:
+        torch.testing.assert_close(after[n], before[n], msg=n)
+    changed = [n for n in module_param_names(model, bounds, 3) if n.startswith('head.')]
+    assert any(not torch.allclose(after[n], before[n]) for n in changed)
+
+
+def _train(model, wrapper, batches):
+    for b in batches:
+        model.train_step(b, wrapper)
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def test_k1_is_e2e():
+    from mmengine.optim import build_optim_wrapper
+    batches = [cifar_batch(8, seed=s) for s in range(3)]
+    e2e = build_classifier(depth=20)
+    local = copy.deepcopy(e2e)
+    opt = dict(type='SGD', lr=0.1, momentum=0.9)
+    e2e_params = _train(e2e, build_optim_wrapper(e2e, dict(optimizer=opt)), batches)
+    wrapper = build_local(local, dict(num_modules=1, method=dict(type='DGL')))
+    assert len(local.local_learner.heads) == 0
+    local_params = _train(local, wrapper, batches)
+    for n, p in e2e_params.items():
+        torch.testing.assert_close(local_params[n], p, msg=n)
+
+
+def _freeze_bn(model):
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+def test_gradient_accumulation_equals_full_batch():
+    full = cifar_batch(8)
+    halves = [{k: v[:4] for k, v in full.items()}, {k: v[4:] for k, v in full.items()}]
+    a = build_classifier(depth=20)
+    b = copy.deepcopy(a)
+    local = dict(num_modules=4, method=dict(type='InfoPro'), probe_size=(32, 32))
+    wa = build_local(a, local)
+    wb = build_local(b, local, accumulative_counts=2)
+    b.local_learner.load_state_dict(a.local_learner.state_dict())
+    _freeze_bn(a)
+    _freeze_bn(b)
+    pa = _train(a, wa, [full])
+    pb = _train(b, wb, halves)
+    for n, p in pa.items():
+        torch.testing.assert_close(pb[n], p, rtol=1e-4, atol=1e-6, msg=n)
+
+
+def test_disarmed_outputs_equal_plain_model():
+    model = build_classifier(depth=20)
+    wrapper = build_local(model, dict(num_modules=8, method=dict(type='InfoPro'),
+                                      probe_size=(32, 32)))
+    _train(model, wrapper, [cifar_batch(8)])
+    plain = build_classifier(depth=20, seed=1)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith('local_learner.')}
+    plain.load_state_dict(state)
+    model.eval()
+    plain.eval()
+    data = model.data_preprocessor(cifar_batch(8, split='test'), False)
+    with torch.no_grad():
+        out = model(**data, mode='tensor')
+        ref = plain(**data, mode='tensor')
+        preds = model.val_step(cifar_batch(8, split='test'))
+    torch.testing.assert_close(out, ref)
+    assert len(preds) == 8
+
+
+def test_local_losses_logged():
+    from mmengine.logging import MessageHub
+    model = build_classifier(depth=20)
+    wrapper = build_local(model, dict(num_modules=4, method=dict(type='InfoPro'),
+                                      probe_size=(32, 32)))
+    model.train_step(cifar_batch(8), wrapper)
+    scalars = MessageHub.get_current_instance().log_scalars
+    for m in (1, 2, 3):
+        assert f'train/local.m{m}.loss_cls' in scalars
+        assert f'train/local.m{m}.loss_recon' in scalars
+
+
+def test_memory_is_freed_between_modules():
+    """After the forward, only the last module's graph is alive: earlier
+    modules' outputs were freed by their immediate backward."""
+    model = build_classifier(depth=20)
+    wrapper = build_local(model, dict(num_modules=4, method=dict(type='DGL'),
+                                      probe_size=(32, 32)))
+    data = _preprocess(model, cifar_batch(8))
+    with wrapper.optim_context(model):
+        model._run_forward(data, mode='loss')
+        assert model.local_learner._out == {}
+        assert model.local_learner._stop == {}

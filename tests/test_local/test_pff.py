@@ -1,0 +1,79 @@
+"""Patch feature fusion: equals an explicit loop over patches."""
+import pytest
+import torch
+
+from mmlocal.local.head_runner import patch_slices, run_head_patched
+from mmlocal.local.targets import LocalTargets
+from mmlocal.registry import MODELS
+
+
+def _head(kind):
+    torch.manual_seed(0)
+    if kind == 'dgl':
+        return MODELS.build(dict(type='ClassifierHead', in_channels=16, num_classes=10,
+                                 classifier=dict(type='ConvAuxClassifier', arch='2c2f')))
+    if kind == 'infopro':
+        return MODELS.build(dict(type='InfoProHead', in_channels=16, num_classes=10,
+                                 classifier=dict(type='ConvAuxClassifier', arch='1c2f'),
+                                 decoder=dict(type='ReconDecoder'), recon_weight=5.,
+                                 task_weight=0.5))
+    return MODELS.build(dict(type='ClassifierHead', in_channels=16, num_classes=19,
+                             classifier=dict(type='SegAuxClassifier', channels=32,
+                                             dropout=0.1), dense=True))
+
+
+def _targets(img_size):
+    g = torch.Generator().manual_seed(0)
+    inputs = torch.rand(4, 3, *img_size, generator=g) * 255
+    return LocalTargets(inputs=inputs, labels=torch.tensor([0, 3, 3, 7]),
+                        seg=torch.randint(0, 19, (4, *img_size), generator=g))
+
+
+def explicit(head, feat, targets, n, out_size):
+    """The paper's formula written as a plain loop with one graph."""
+    rows = patch_slices(feat.shape[-2], n, out_size[0])
+    cols = patch_slices(feat.shape[-1], n, out_size[1])
+    preds = [(r, c, head(feat[..., r[0], c[0]], (r[1].stop - r[1].start, c[1].stop - c[1].start)))
+             for r in rows for c in cols]
+    fused = {}
+    for name in preds[0][2]:
+        if head.FUSION[name] == 'tile':
+            fused[name] = torch.cat([torch.cat([p[name] for (r, c, p) in preds if r == row], -1)
+                                     for row in rows], -2)
+        else:
+            fused[name] = torch.stack([p[name] for _, _, p in preds]).mean(0)
+    return sum(head.loss(fused, targets).values())
+
+
+@pytest.mark.parametrize('kind,n,size', [('dgl', 2, (8, 8)), ('infopro', 2, (9, 7)),
+                                         ('infopro', 3, (8, 8)), ('seg', 2, (6, 10))])
+def test_pff_equals_explicit_loop(kind, n, size):
+    head = _head(kind)
+    out_size = (size[0] * 4, size[1] * 4)
+    targets = _targets(out_size)
+    feat = torch.randn(4, 16, *size, requires_grad=True)
+    state = {k: v.clone() for k, v in head.state_dict().items()}
+    torch.manual_seed(1)
+    loss = explicit(head, feat, targets, n, out_size)
+    loss.backward()
+    want_feat = feat.grad.clone()
+    want = {k: p.grad.clone() for k, p in head.named_parameters()}
+    want_state = {k: v.clone() for k, v in head.state_dict().items()}
+    head.load_state_dict(state)
+    head.zero_grad()
+    feat.grad = None
+    torch.manual_seed(1)
+    losses = run_head_patched(head, feat, targets, out_size, 1.0, lambda l: l.backward(), n)
+    torch.testing.assert_close(sum(losses.values()), loss.detach())
+    torch.testing.assert_close(feat.grad, want_feat, rtol=1e-4, atol=1e-7)
+    for k, p in head.named_parameters():
+        torch.testing.assert_close(p.grad, want[k], rtol=1e-4, atol=1e-7, msg=k)
+    for k, v in head.state_dict().items():  # BN statistics updated once per patch, as the loop
+        torch.testing.assert_close(v, want_state[k], msg=k)
+
+
+def test_patch_grid_too_large_runtime():
+    head = _head('dgl')
+    feat = torch.randn(2, 16, 3, 3, requires_grad=True)
+    with pytest.raises(ValueError, match='PFF patch grid 4x4 is larger than the 3x3'):
+        run_head_patched(head, feat, _targets((12, 12)), (12, 12), 1.0, lambda l: l.backward(), 4)

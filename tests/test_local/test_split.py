@@ -1,0 +1,69 @@
+"""Splits: the papers' presets, balancing, presets for every backbone family."""
+import pytest
+
+from conftest import build_classifier
+from mmlocal.local.split import balanced_indices, block_paths, resolve_boundaries
+
+
+def test_resnet32_presets_reproduce_the_papers():
+    model = build_classifier(depth=32)
+    paths = block_paths(model)
+    assert paths[0] == 'backbone.stem' and len(paths) == 16
+    assert resolve_boundaries(model, 2) == ['backbone.layer2.1']
+    assert resolve_boundaries(model, 4) == ['backbone.layer1.2', 'backbone.layer2.1',
+                                            'backbone.layer3.0']
+    k16 = resolve_boundaries(model, 16)
+    assert k16[0] == 'backbone.stem' and k16[-1] == 'backbone.layer3.3' and len(k16) == 15
+    for k in range(1, 17):
+        assert len(resolve_boundaries(model, k)) == k - 1
+
+
+def test_resnet110_presets():
+    model = build_classifier(depth=110)
+    assert resolve_boundaries(model, 2) == ['backbone.layer2.8']
+    k55 = resolve_boundaries(model, 55)
+    assert len(k55) == 54 and k55[0] == 'backbone.stem' and k55[-1] == 'backbone.layer3.16'
+    assert len(resolve_boundaries(model, 32)) == 31
+    assert resolve_boundaries(model, 3, split='infopro-balanced') == [
+        'backbone.layer1.9', 'backbone.layer2.2']
+    for k in (5, 20, 40):  # no preset: balanced by blocks
+        assert len(resolve_boundaries(model, k)) == k - 1
+
+
+def test_balanced_indices():
+    assert balanced_indices([1] * 8, 4) == [1, 3, 5]
+    assert balanced_indices([4, 1, 1, 1, 1], 2) == [0]
+
+
+def test_memory_balanced_split_uses_measured_costs():
+    from test_local.helpers import build_local
+    model = build_classifier(depth=20)
+    build_local(model, dict(num_modules=3, split='memory', method=dict(type='DGL'),
+                            probe_size=(32, 32)))
+    bounds = model.local_learner.boundaries
+    by_blocks = resolve_boundaries(model, 3, split='blocks')
+    # early blocks have 4x the activations of the last stage's: the memory
+    # split puts its boundaries earlier than the equal-blocks split
+    paths = block_paths(model)
+    assert [paths.index(b) for b in bounds] < [paths.index(b) for b in by_blocks]
+
+
+def test_mmseg_and_mmpretrain_backbones():
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS as PRETRAIN
+    from mmseg.registry import MODELS as SEG
+    init_default_scope('mmseg')
+    seg_backbone = SEG.build(dict(type='ResNetV1c', depth=50))
+    import torch.nn as nn
+    holder = nn.Module()
+    holder.backbone = seg_backbone
+    paths = block_paths(holder)
+    assert paths[0] == 'backbone.maxpool' and len(paths) == 1 + 16
+    assert resolve_boundaries(holder, boundaries=['layer3.0'])[0] == 'backbone.layer3.0'
+    init_default_scope('mmpretrain')
+    holder.backbone = PRETRAIN.build(dict(type='VisionTransformer', arch='deit-tiny',
+                                          img_size=32, patch_size=16))
+    assert len(block_paths(holder)) == 12
+    assert len(resolve_boundaries(holder, 12)) == 11
+    with pytest.raises(ValueError, match='between 1 and 12'):
+        resolve_boundaries(holder, 13)
