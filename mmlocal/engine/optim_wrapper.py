@@ -10,7 +10,7 @@ loss *during* the forward, so this wrapper
 * after the task backward lets the learner close its last cascade window,
   synchronises gradients across ranks once (DDP's reducer cannot follow
   several backward passes per forward, and the heads were added after
-  wrapping), then clips, steps and zeroes as usual;
+  wrapping; see ``grad_sync.py``), then clips, steps and zeroes as usual;
 * pushes every module's local losses to the message hub
   (``train/local.m3.loss_cls``...) so loggers and TensorBoard plot them.
 """
@@ -18,14 +18,13 @@ import contextlib
 from typing import Dict, Optional
 
 import torch
-import torch.distributed as torch_dist
-from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from mmengine.dist import get_world_size, is_distributed
 from mmengine.logging import MessageHub
 from mmengine.model import is_model_wrapper
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 
 from mmlocal.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
+from .grad_sync import GradientSynchronizer
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -38,11 +37,14 @@ class LocalLearningOptimWrapper(OptimWrapper):
         dtype: autocast dtype for AMP ('float16' or 'bfloat16').
         loss_scale: 'dynamic' or a fixed float for the AMP grad scaler.
         bucket_size_mb: size of the gradient all-reduce buckets.
+        overlap_grad_sync: all-reduce a module's gradients as soon as they are
+            final, during the rest of the forward (distributed runs only).
         **kwargs: ``accumulative_counts``, ``clip_grad`` of ``OptimWrapper``.
     """
 
     def __init__(self, optimizer, amp: bool = False, dtype: str = 'float16',
                  loss_scale='dynamic', bucket_size_mb: float = 25.,
+                 overlap_grad_sync: bool = False,
                  local: Optional[dict] = None, **kwargs) -> None:
         if local is not None:
             raise ValueError(
@@ -53,6 +55,8 @@ class LocalLearningOptimWrapper(OptimWrapper):
         self.learner = None
         self.amp = amp
         self.bucket_bytes = int(bucket_size_mb * 2**20)
+        self.overlap_grad_sync = overlap_grad_sync
+        self.synchronizer: Optional[GradientSynchronizer] = None
         self.loss_scaler = None
         if amp:
             if not torch.cuda.is_available():
@@ -75,6 +79,8 @@ class LocalLearningOptimWrapper(OptimWrapper):
         with contextlib.ExitStack() as stack:
             if is_model_wrapper(model) and hasattr(model, 'no_sync'):
                 stack.enter_context(model.no_sync())  # we sync once, after all backwards
+            if self._distributed():
+                self._get_synchronizer().begin(will_step=self.should_sync())
             if self.amp:
                 stack.enter_context(torch.autocast('cuda', dtype=self.cast_dtype))
             if self.learner is not None:
@@ -109,31 +115,24 @@ class LocalLearningOptimWrapper(OptimWrapper):
         self._log_local()
 
     # ------------------------------------------------------------- sync
+    @staticmethod
+    def _distributed() -> bool:
+        return is_distributed() and get_world_size() > 1
+
+    def _get_synchronizer(self) -> GradientSynchronizer:
+        if self.synchronizer is None:
+            params = [p for g in self.optimizer.param_groups for p in g['params']]
+            self.synchronizer = GradientSynchronizer(params, self.bucket_bytes,
+                                                     overlap=self.overlap_grad_sync)
+            if self.overlap_grad_sync and self.learner is not None:
+                self.learner.on_module_done = self.synchronizer.module_done
+        return self.synchronizer
+
     def sync_gradients(self) -> None:
-        """Average gradients over ranks in flat buckets, once per step."""
-        if not is_distributed() or get_world_size() == 1:
-            return
-        world = get_world_size()
-        buckets, current, size = [], [], 0
-        for group in self.optimizer.param_groups:
-            for p in group['params']:
-                if p.grad is None:
-                    continue
-                nbytes = p.grad.numel() * p.grad.element_size()
-                if current and (p.grad.dtype != current[0].dtype
-                                or size + nbytes > self.bucket_bytes):
-                    buckets.append(current)
-                    current, size = [], 0
-                current.append(p.grad)
-                size += nbytes
-        if current:
-            buckets.append(current)
-        for bucket in buckets:
-            flat = _flatten_dense_tensors(bucket)
-            torch_dist.all_reduce(flat)
-            flat.div_(world)
-            for g, synced in zip(bucket, _unflatten_dense_tensors(flat, bucket)):
-                g.copy_(synced)
+        """Average gradients over ranks in flat buckets, once per step
+        (buckets launched early by the overlap are only waited for)."""
+        if self._distributed():
+            self._get_synchronizer().sync()
 
     # ------------------------------------------------------------- step
     def step(self, **kwargs) -> None:

@@ -179,6 +179,9 @@ class LocalLearner(nn.Module):
         self._armed = False
         self._handles: List = []
         self._backward = None  # set by the optim wrapper
+        # callback(m): module m's gradients are final (the optim wrapper
+        # launches their all-reduce while the forward goes on)
+        self.on_module_done = None
         self._reset()
         self.to(self._device())
         if is_distributed() and get_world_size() > 1:
@@ -258,9 +261,11 @@ class LocalLearner(nn.Module):
 
     def _feature_info(self, shape: torch.Size) -> FeatureInfo:
         if len(shape) == 4:
-            return FeatureInfo(shape[1], (shape[2], shape[3]))
+            return FeatureInfo(shape[1], (shape[2], shape[3]),
+                               max(self.probe_size[0] // shape[2], 1))
         if len(shape) == 3 and self._probe_grid is not None:
-            return FeatureInfo(shape[2], tuple(self._probe_grid))
+            grid = tuple(self._probe_grid)
+            return FeatureInfo(shape[2], grid, max(self.probe_size[0] // grid[0], 1), True)
         raise ValueError(f'unsupported boundary output shape {tuple(shape)}')
 
     def _install_hooks(self) -> None:
@@ -460,6 +465,8 @@ class LocalLearner(nn.Module):
             torch.autograd.backward(out, g)
         if m in self._inp:
             self._inp.pop(m).grad = None
+        if self.on_module_done is not None:
+            self.on_module_done(m)
 
     def finish(self) -> None:
         """After the task loss's backward: close the last cascade window

@@ -15,9 +15,13 @@ from mmlocal.registry import LOCAL_METHODS, MODELS
 
 @dataclass
 class FeatureInfo:
-    """What a local head receives: a (B, C, H, W) map (tokens are reshaped)."""
+    """What a local head receives: a (B, C, H, W) map (ViT tokens are
+    reshaped to their patch grid, ``tokens=True``). ``stride``: input pixels
+    per feature pixel (the ViT patch size)."""
     channels: int
     spatial: Tuple[int, int]
+    stride: int = 1
+    tokens: bool = False
 
 
 @dataclass
@@ -28,15 +32,20 @@ class TaskInfo:
 
 def default_classifier(task: TaskInfo, feat: FeatureInfo) -> dict:
     """psi by task: InfoPro's CIFAR 1c2f for small classification features,
-    its ImageNet psi for wide ones, its segmentation psi for seg."""
+    its ImageNet psi for wide ones, its ViT psi for tokens, its segmentation
+    psi for seg."""
     if task.task == 'segmentation':
         return dict(type='SegAuxClassifier')
+    if feat.tokens:
+        return dict(type='ViTAuxClassifier')
     if feat.channels > 256:
         return dict(type='ImageNetAuxClassifier')
     return dict(type='ConvAuxClassifier', arch='1c2f')
 
 
 def default_decoder(task: TaskInfo, feat: FeatureInfo) -> dict:
+    if feat.tokens and task.task != 'segmentation':
+        return dict(type='PatchReconDecoder', patch_size=feat.stride)
     if task.task == 'segmentation' or feat.channels > 256:
         return dict(type='UpsampleDecoder')
     return dict(type='ReconDecoder')
@@ -139,8 +148,10 @@ class PredSim(LocalMethod):
 
 
 def build_method(cfg) -> LocalMethod:
-    cfg = ConfigDict(cfg)
-    if cfg.get('type') not in LOCAL_METHODS:
-        raise ValueError(f"unknown local method {cfg.get('type')!r}: choose one of "
+    args = dict(ConfigDict(cfg))
+    name = args.pop('type', None)
+    cls = LOCAL_METHODS.module_dict.get(name)  # direct: independent of the default scope
+    if cls is None:
+        raise ValueError(f'unknown local method {name!r}: choose one of '
                          f'{sorted(LOCAL_METHODS.module_dict)}')
-    return LOCAL_METHODS.build(cfg)
+    return cls(**args)

@@ -47,7 +47,7 @@ def block_paths(model: nn.Module, backbone_path: str = 'backbone') -> List[str]:
     """
     backbone = model.get_submodule(backbone_path)
     for cls in type(backbone).__mro__:
-        fn = BLOCK_LISTS.get(cls.__name__) if cls.__name__ in BLOCK_LISTS else None
+        fn = BLOCK_LISTS.module_dict.get(cls.__name__)
         if fn is not None:
             break
     else:
@@ -183,10 +183,10 @@ def resolve_boundaries(model: nn.Module, num_modules: Optional[int] = None,
         return []
     backbone = model.get_submodule(backbone_path)
     if split not in ('auto', 'blocks', 'memory'):
-        if split not in SPLIT_PRESETS:
+        if split not in SPLIT_PRESETS.module_dict:
             raise ValueError(f"unknown split {split!r}: use 'auto', 'blocks', 'memory' "
                              f'or a preset: {sorted(SPLIT_PRESETS.module_dict)}')
-        result = SPLIT_PRESETS.get(split)(backbone, paths, k)
+        result = SPLIT_PRESETS.module_dict[split](backbone, paths, k)
         if result is None:
             raise ValueError(f'split preset {split!r} has no K={k} for this backbone; '
                              "use split='blocks' or 'memory', or explicit boundaries")

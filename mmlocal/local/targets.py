@@ -117,8 +117,9 @@ def build_target_adapter(model: nn.Module, task: Optional[str] = None) -> Target
     """The adapter for ``task`` or for the model's class (walking its MRO)."""
     names = [task] if task else [c.__name__ for c in type(model).__mro__]
     for name in names:
-        if name in TARGET_ADAPTERS:
-            adapter = TARGET_ADAPTERS.build(dict(type=name))
+        cls = TARGET_ADAPTERS.module_dict.get(name)
+        if cls is not None:  # looked up directly: independent of the default scope
+            adapter = cls()
             break
     else:
         raise ValueError(
