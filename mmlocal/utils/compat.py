@@ -36,7 +36,8 @@ def _torchvision_extension_loads() -> bool:
     import os.path as osp
     libs = []
     for loc in spec.submodule_search_locations:
-        libs += glob.glob(osp.join(loc, '_C*.so')) + glob.glob(osp.join(loc, '_C*.pyd'))
+        for pattern in ('_C*.so', '_C*.pyd'):
+            libs += glob.glob(osp.join(loc, pattern))
     if not libs:
         return False
     try:
@@ -115,12 +116,19 @@ def allow_checkpoint_globals() -> None:
     serialization = torch.serialization
     if not hasattr(serialization, 'add_safe_globals'):
         return  # torch < 2.4 loads everything (weights_only defaults False)
-    # an unrestricted getattr allow-listed elsewhere would shadow ours
+    # an unrestricted getattr allow-listed elsewhere could shadow ours
     current = serialization.get_safe_globals()
-    if getattr in current:
+    kept = [g for g in current if not _is_getattr_entry(g)]
+    if len(kept) != len(current):
         serialization.clear_safe_globals()
-        serialization.add_safe_globals([g for g in current if g is not getattr])
+        serialization.add_safe_globals(kept)
     serialization.add_safe_globals(checkpoint_safe_globals())
+
+
+def _is_getattr_entry(entry: Any) -> bool:
+    if isinstance(entry, tuple):
+        return entry[0] is getattr or entry[1] == _GETATTR
+    return entry is getattr
 
 
 def apply() -> None:

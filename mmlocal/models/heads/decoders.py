@@ -52,3 +52,40 @@ class UpsampleDecoder(nn.Module):
             x = stage(F.interpolate(x, size=size, mode='bilinear', align_corners=True))
         x = F.interpolate(x, size=tuple(out_size), mode='bilinear', align_corners=True)
         return torch.sigmoid(self.out(x))
+
+
+@MODELS.register_module()
+class QuadrantReconDecoder(nn.Module):
+    """PFF as the authors' CIFAR code does it (ALGORITHMS.md §5.3): the
+    feature is cut into n x n quadrants (integer split at h//n, w//n), each
+    resized to its image region and decoded by its *own* ``ReconDecoder``;
+    the reconstructions tile the image and the BCE of the quadrants is summed
+    (``loss_scale`` = n^2 times the mean BCE over the image). No memory is
+    saved: it reproduces the published numbers, the shared-head PFF of the
+    paper is ``pff=dict(patches=n)``."""
+
+    def __init__(self, in_channels: int, patches: int = 2, hidden: int = 12) -> None:
+        super().__init__()
+        self.patches = patches
+        self.decoders = nn.ModuleList(
+            ReconDecoder(in_channels, hidden) for _ in range(patches * patches))
+        self.loss_scale = float(patches * patches)
+
+    def forward(self, x: torch.Tensor, out_size: Tuple[int, int]) -> torch.Tensor:
+        n = self.patches
+        h, w = x.shape[-2:]
+        if n > h or n > w:
+            raise ValueError(f'QuadrantReconDecoder: {n}x{n} quadrants do not fit a {h}x{w} map')
+        fr = [i * h // n for i in range(n)] + [h]
+        fc = [i * w // n for i in range(n)] + [w]
+        orow = [i * out_size[0] // n for i in range(n)] + [out_size[0]]
+        ocol = [i * out_size[1] // n for i in range(n)] + [out_size[1]]
+        rows = []
+        for i in range(n):
+            cols = []
+            for j in range(n):
+                dec = self.decoders[i * n + j]
+                size = (orow[i + 1] - orow[i], ocol[j + 1] - ocol[j])
+                cols.append(dec(x[..., fr[i]:fr[i + 1], fc[j]:fc[j + 1]], size))
+            rows.append(torch.cat(cols, dim=-1))
+        return torch.cat(rows, dim=-2)

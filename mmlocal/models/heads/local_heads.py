@@ -102,7 +102,9 @@ class InfoProHead(ClassifierHead):
         losses = super().loss(preds, targets) if 'logits' in preds else {}
         recon = preds['recon']
         # BCE in fp32: autocast regions refuse binary_cross_entropy on fp16
-        losses['loss_recon'] = self.recon_weight * F.binary_cross_entropy(
+        # a decoder may sum per-region losses (the authors' quadrant PFF)
+        scale = getattr(self.decoder, 'loss_scale', 1.)
+        losses['loss_recon'] = scale * self.recon_weight * F.binary_cross_entropy(
             recon.float(), targets.image01.to(recon.device).float())
         return losses
 

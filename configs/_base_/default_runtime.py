@@ -1,0 +1,11 @@
+# mmpretrain's runtime (default_scope 'mmpretrain', hooks, visualizer) with
+# logging and checkpointing sized for CIFAR-style runs: ~50 iterations per
+# epoch at batch 1024, hundreds of epochs.
+_base_ = 'mmpretrain::_base_/default_runtime.py'
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(
+        type='CheckpointHook', interval=10, max_keep_ckpts=3,
+        save_best='auto'),
+)

@@ -1,0 +1,13 @@
+"""DeepLabV3-R101 on Cityscapes, InfoPro K=4 (HPFF Table 4 row), split after
+layer3[0], [9], [17] (HPFF's ImageNet end points; 'hpff-imagenet' preset).
+Use split='memory' for InfoPro's memory-balanced variant."""
+_base_ = './deeplabv3_r101_cityscapes_e2e.py'
+
+optim_wrapper = dict(
+    type='LocalLearningOptimWrapper',
+    constructor='LocalLearningOptimWrapperConstructor',
+    local=dict(
+        num_modules=4,
+        split='hpff-imagenet',
+        method=dict(type='InfoPro', recon_weights=(1.5, 1.5), task_weights=(1., 1.)),
+    ))

@@ -1,0 +1,3 @@
+from .class_folder import ClassFolderDataset
+
+__all__ = ['ClassFolderDataset']

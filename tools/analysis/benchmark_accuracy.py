@@ -1,0 +1,195 @@
+"""Train several configs with one shared schedule and tabulate test error,
+peak training memory and wall time side by side.
+
+Every config is trained through the real mmengine Runner on the same data
+root, with the same epochs, batch size, learning rate and (optional) random
+subset, so rows differ only by the method. Peak memory is the peak of live
+tensor bytes of a training step at the benchmark's batch size
+(``mmlocal.utils.memory``: CUDA allocator peak, CPU allocator events),
+measured in the same process right before training.
+
+Example (CPU, reduced schedule)::
+
+    python tools/analysis/benchmark_accuracy.py \
+        configs/resnet32_cifar10_e2e.py configs/resnet32_cifar10_dgl_k16.py \
+        configs/resnet32_cifar10_dgl_hpff_k16.py \
+        --data-root data/cifar10 --train-subset 5000 --epochs 10 \
+        --batch-size 128 --lr 0.1 --out-md work_dirs/acc.md --out-json work_dirs/acc.json
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import random
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import mmlocal  # noqa: F401  (compat + registration first)
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import Runner
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import benchmark_memory  # noqa: E402
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('configs', nargs='+')
+    p.add_argument('--data-root', help='dataset root shared by every config')
+    p.add_argument('--epochs', type=int, default=10)
+    p.add_argument('--batch-size', type=int, default=128)
+    p.add_argument('--lr', type=float, help='peak learning rate (default: the config\'s, '
+                   'scaled linearly to --batch-size from auto_scale_lr)')
+    p.add_argument('--warmup-epochs', type=float, default=1.)
+    p.add_argument('--train-subset', type=int, help='random training subset size')
+    p.add_argument('--test-subset', type=int, help='random test subset size')
+    p.add_argument('--num-workers', type=int, default=2)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    p.add_argument('--memory-iters', type=int, default=1,
+                   help='tracked steps for the peak memory (0: skip)')
+    p.add_argument('--work-dir', default='work_dirs/benchmark_accuracy')
+    p.add_argument('--out-md')
+    p.add_argument('--out-json')
+    p.add_argument('--names', nargs='+', help='row names (default: config stems)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction)
+    return p.parse_args(argv)
+
+
+def _subset(dataset_cfg: dict, size: Optional[int], seed: int) -> None:
+    """A random subset: the class-folder datasets are sorted by class, so the
+    first N samples would be a few classes only."""
+    if not size:
+        return
+    from mmpretrain.registry import DATASETS
+    full = DATASETS.build({**dataset_cfg, 'lazy_init': True})
+    full.full_init()
+    n = len(full)
+    dataset_cfg['indices'] = sorted(random.Random(seed).sample(range(n), min(size, n)))
+
+
+def shared_schedule(cfg: Config, args: argparse.Namespace, work_dir: str) -> Config:
+    """Apply the benchmark's common data root, schedule and subset."""
+    cfg.work_dir = work_dir
+    cfg.randomness = dict(seed=args.seed, deterministic=False)
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg[key]
+        if args.data_root:
+            loader.dataset.data_root = args.data_root
+        loader.batch_size = args.batch_size
+        loader.num_workers = args.num_workers
+        loader.persistent_workers = args.num_workers > 0
+    _subset(cfg.train_dataloader.dataset, args.train_subset, args.seed)
+    _subset(cfg.val_dataloader.dataset, args.test_subset, args.seed)
+    cfg.test_dataloader = cfg.val_dataloader
+    base_lr = cfg.optim_wrapper.optimizer.lr
+    base_bs = cfg.get('auto_scale_lr', {}).get('base_batch_size', args.batch_size)
+    lr = args.lr if args.lr else base_lr * args.batch_size / base_bs
+    cfg.optim_wrapper.optimizer.lr = lr
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=args.epochs, val_interval=args.epochs)
+    warm = max(min(args.warmup_epochs, args.epochs - 1), 0)
+    cfg.param_scheduler = [
+        dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=warm,
+             convert_to_iter_based=True),
+        dict(type='CosineAnnealingLR', T_max=args.epochs, by_epoch=True, begin=0,
+             end=args.epochs, convert_to_iter_based=True),
+    ] if warm > 0 else [dict(type='CosineAnnealingLR', T_max=args.epochs, by_epoch=True,
+                             begin=0, end=args.epochs, convert_to_iter_based=True)]
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=args.epochs,
+                                        max_keep_ckpts=1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=50)
+    if args.device == 'cpu':
+        cfg.env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
+    return cfg
+
+
+def top1(metrics: Dict[str, float]) -> float:
+    for key in ('accuracy/top1', 'accuracy', 'top1'):
+        if key in metrics:
+            return float(metrics[key])
+    raise KeyError(f'no top-1 accuracy in {sorted(metrics)}')
+
+
+def peak_memory(cfg: Config, args: argparse.Namespace) -> Optional[float]:
+    """Peak training-step memory (MB) at the benchmark's batch size."""
+    if args.memory_iters <= 0:
+        return None
+    margs = benchmark_memory.parse_args(
+        [cfg.filename, '--batch-size', str(args.batch_size), '--iters',
+         str(args.memory_iters), '--warmup', '1', '--device', args.device])
+    batch = benchmark_memory.real_batch(cfg, args.batch_size, args.seed)
+    run = benchmark_memory.measure(cfg, batch, margs, torch.device(args.device))
+    return run['peak_mb']
+
+
+def run_one(path: str, name: str, args: argparse.Namespace) -> dict:
+    cfg = Config.fromfile(path)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg = shared_schedule(cfg, args, osp.join(args.work_dir, name))
+    memory = peak_memory(cfg.copy(), args)
+    if args.device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    runner = Runner.from_cfg(cfg)
+    start = time.perf_counter()
+    runner.train()
+    train_time = time.perf_counter() - start
+    metrics = runner.test()
+    acc = top1(metrics)
+    row = dict(name=name, config=path, test_error=100. - acc, accuracy=acc,
+               peak_memory_mb=memory, train_time_s=train_time,
+               params_m=sum(p.numel() for n, p in runner.model.named_parameters()
+                            if not n.startswith('local_learner.')) / 1e6)
+    if args.device == 'cuda':
+        row['runner_peak_memory_mb'] = torch.cuda.max_memory_allocated() / 2**20
+    return row
+
+
+def markdown(rows: List[dict], reference: Optional[str] = None) -> str:
+    ref = next((r for r in rows if r['name'] == reference or '_e2e' in r['name']), rows[0])
+    lines = ['| method | test error (%) | peak memory (MB) | memory vs E2E | train time (s) |',
+             '|---|---:|---:|---:|---:|']
+    for r in rows:
+        mem = r['peak_memory_mb']
+        ratio = f"{mem / ref['peak_memory_mb']:.2f}x" if mem and ref['peak_memory_mb'] else '-'
+        lines.append(f"| {r['name']} | {r['test_error']:.2f} | "
+                     f"{'-' if mem is None else f'{mem:.1f}'} | {ratio} | {r['train_time_s']:.0f} |")
+    return '\n'.join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
+    args = parse_args(argv)
+    names = args.names or benchmark_memory.unique_names(args.configs)
+    if len(names) != len(args.configs):
+        raise SystemExit('--names needs one name per config')
+    rows = []
+    for i, (path, name) in enumerate(zip(args.configs, names), 1):
+        print_log(f'[benchmark_accuracy] ({i}/{len(names)}) {name}: training '
+                  f'{args.epochs} epochs', logger='current')
+        row = run_one(path, name, args)
+        rows.append(row)
+        print_log(f"[benchmark_accuracy] ({i}/{len(names)}) {name}: test error "
+                  f"{row['test_error']:.2f}%, peak memory {row['peak_memory_mb']} MB, "
+                  f"{row['train_time_s']:.0f} s", logger='current')
+    table = markdown(rows)
+    info = benchmark_memory.machine_info(torch.device(args.device))
+    header = (f"Machine: {info}\nSchedule: {args.epochs} epochs, batch {args.batch_size}, "
+              f"train subset {args.train_subset or 'all'}, test subset {args.test_subset or 'all'}, "
+              f"seed {args.seed}\n")
+    print(header + '\n' + table)
+    for path, text in ((args.out_md, header + '\n' + table + '\n'),
+                       (args.out_json, json.dumps(dict(machine=info, args=vars(args), rows=rows),
+                                                  indent=2, default=str))):
+        if path:
+            os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+            with open(path, 'w') as f:
+                f.write(text)
+    return rows
+
+
+if __name__ == '__main__':
+    main()

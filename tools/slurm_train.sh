@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Usage: [GPUS=4 GPUS_PER_NODE=4 CPUS_PER_TASK=5 SRUN_ARGS=...] \
+#        tools/slurm_train.sh PARTITION JOB_NAME CONFIG [WORK_DIR] [train.py args...]
+set -x
+PARTITION=$1
+JOB_NAME=$2
+CONFIG=$3
+WORK_DIR=$4
+GPUS=${GPUS:-4}
+GPUS_PER_NODE=${GPUS_PER_NODE:-4}
+CPUS_PER_TASK=${CPUS_PER_TASK:-5}
+SRUN_ARGS=${SRUN_ARGS:-""}
+PYTHON=${PYTHON:-python}
+PY_ARGS=${@:5}
+if [ -n "$WORK_DIR" ] && [ "${WORK_DIR:0:2}" != "--" ]; then
+    PY_ARGS="--work-dir=${WORK_DIR} ${PY_ARGS}"
+else  # no WORK_DIR: everything after CONFIG goes to train.py
+    PY_ARGS=${@:4}
+fi
+
+PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
+srun -p "${PARTITION}" \
+    --job-name="${JOB_NAME}" \
+    --gres=gpu:"${GPUS_PER_NODE}" \
+    --ntasks="${GPUS}" \
+    --ntasks-per-node="${GPUS_PER_NODE}" \
+    --cpus-per-task="${CPUS_PER_TASK}" \
+    --kill-on-bad-exit=1 \
+    ${SRUN_ARGS} \
+    "$PYTHON" -u "$(dirname "$0")/train.py" "${CONFIG}" --launcher="slurm" ${PY_ARGS}
