@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import resource
 import subprocess
 import sys
 import time
@@ -36,6 +35,8 @@ class Method(NamedTuple):
 #: The demo's methods, in table order.
 METHODS: List[Method] = [
     Method('e2e', 'E2E (backprop)', 'configs/resnet32_cifar10_e2e.py', {}),
+    Method('dgl', 'DGL K=16', 'configs/resnet32_cifar10_dgl_k16.py', {}),
+    Method('dgl_hpff', 'DGL+HPFF K=16', 'configs/resnet32_cifar10_dgl_hpff_k16.py', {}),
 ]
 
 
@@ -109,6 +110,7 @@ def run_one(args: argparse.Namespace, method: Method) -> Dict:
     cfg.work_dir = osp.join(args.work_dir, method.key)
     set_default_collate(cfg)
 
+    peak_mb = peak_step_memory(cfg, args)
     runner = Runner.from_cfg(cfg)
     start = time.perf_counter()
     runner.train()
@@ -119,25 +121,60 @@ def run_one(args: argparse.Namespace, method: Method) -> Dict:
         config=method.config,
         accuracy=float(metrics['accuracy/top1']),
         train_time_s=train_time,
-        # process peak RSS (Linux: KiB): weights, data and activations
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # peak live tensor bytes of one training step (mmlocal.utils.memory)
+        peak_memory_mb=peak_mb,
         epochs=args.epochs,
         batch_size=args.batch_size,
     )
 
 
+def peak_step_memory(cfg, args: argparse.Namespace) -> float:
+    """Peak live tensor memory (MB) of a training step at the demo's batch
+    size: CPU allocator events (or the CUDA allocator), see
+    ``tools/analysis/benchmark_memory.py``."""
+    import torch
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
+    import benchmark_memory
+    batch = benchmark_memory.real_batch(cfg, args.batch_size, args.seed)
+    margs = argparse.Namespace(warmup=1, iters=1, seed=args.seed)
+    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    return benchmark_memory.measure(cfg, batch, margs, device)['peak_mb']
+
+
 def format_table(results: List[Dict]) -> str:
-    header = ('| method | test accuracy (%) | peak memory (MB, process RSS) '
-              '| train time (s) |')
-    lines = [header, '|---|---:|---:|---:|']
+    header = ('| method | test accuracy (%) | peak training memory (MB) '
+              '| memory vs E2E | train time (s) |')
+    lines = [header, '|---|---:|---:|---:|---:|']
+    ref = next((r for r in results if 'error' not in r), None)
     for r in results:
         if 'error' in r:
-            lines.append(f'| {r["method"]} | failed: {r["error"]} | - | - |')
+            lines.append(f'| {r["method"]} | failed: {r["error"]} | - | - | - |')
             continue
-        mem = f'{r["peak_rss_mb"]:.0f}' if r.get('peak_rss_mb') else '-'
-        lines.append(f'| {r["method"]} | {r["accuracy"]:.2f} | {mem} '
-                     f'| {r["train_time_s"]:.1f} |')
+        ratio = r['peak_memory_mb'] / ref['peak_memory_mb']
+        lines.append(f'| {r["method"]} | {r["accuracy"]:.2f} | {r["peak_memory_mb"]:.1f} '
+                     f'| {ratio:.2f}x | {r["train_time_s"]:.1f} |')
     return '\n'.join(lines)
+
+
+def plot(results: List[Dict], path: str) -> None:
+    """Accuracy, peak memory and time per method, side by side."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    ok = [r for r in results if 'error' not in r]
+    names = [r['method'] for r in ok]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    for ax, key, label in zip(axes, ('accuracy', 'peak_memory_mb', 'train_time_s'),
+                              ('test accuracy (%)', 'peak training memory (MB)',
+                               'train time (s)')):
+        bars = ax.bar(names, [r[key] for r in ok], color=['0.5', 'tab:blue', 'tab:orange'][:len(ok)])
+        ax.bar_label(bars, fmt='%.1f')
+        ax.set_title(label)
+        ax.tick_params(axis='x', labelsize=8)
+    fig.suptitle('ResNet-32 on the bundled CIFAR-10 subset (CPU)')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> int:
@@ -189,6 +226,8 @@ def main() -> int:
     print(format_table(results))
     with open(osp.join(args.work_dir, 'results.json'), 'w') as f:
         json.dump(results, f, indent=2)
+    plot(results, osp.join(args.work_dir, 'demo.png'))
+    print(f'\nplot: {osp.join(args.work_dir, "demo.png")}')
     return 0 if all('error' not in r for r in results) else 1
 
 

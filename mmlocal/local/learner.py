@@ -27,6 +27,7 @@ task loss closes the last window. Every module runs one forward; results
 equal the authors' recomputation (x/y paths) numerically.
 """
 import contextlib
+import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -185,7 +186,9 @@ class LocalLearner(nn.Module):
         self._reset()
         self.to(self._device())
         if is_distributed() and get_world_size() > 1:
-            if self._device().type == 'cuda':  # torch SyncBN needs CUDA (BN on CPU/gloo)
+            uses_sync_bn = any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
+            # the heads follow the model's choice; torch SyncBN needs CUDA
+            if uses_sync_bn and self._device().type == 'cuda':
                 for name, child in list(self.named_children()):
                     setattr(self, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
             for t in list(self.parameters()) + list(self.buffers()):
@@ -284,6 +287,9 @@ class LocalLearner(nn.Module):
         for m in tagged.values():
             self._handles.append(m.register_forward_hook(self._tag))
         self._handles.append(backbone.register_forward_hook(self._detach_stale))
+        patch_embed = getattr(backbone, 'patch_embed', None)
+        if isinstance(patch_embed, nn.Module):
+            self._handles.append(patch_embed.register_forward_hook(self._record_grid))
 
     def remove(self) -> None:
         """Uninstall the hooks (the heads stay in the model)."""
@@ -330,6 +336,7 @@ class LocalLearner(nn.Module):
         self._out: Dict[int, torch.Tensor] = {}
         self._inp: Dict[int, torch.Tensor] = {}
         self._stop: Dict[int, torch.Tensor] = {}
+        self._token_grid: Optional[Tuple[int, int]] = None
         self.log_vars: Dict[str, torch.Tensor] = {}
 
     # --------------------------------------------------------------- hooks
@@ -415,11 +422,22 @@ class LocalLearner(nn.Module):
         return leaf.grad
 
     def _grid(self, h: torch.Tensor) -> Optional[Tuple[int, int]]:
+        """Token grid of this forward: read from the patch embedding (which
+        pads inputs that are not a multiple of the patch size)."""
         if h.dim() != 3 or self._probe_grid is None:
             return None
+        if self._token_grid is not None:
+            return self._token_grid
         gh0, gw0 = self._probe_grid
         ih, iw = self._targets.inputs.shape[-2:]
-        return (ih * gh0 // self.probe_size[0], iw * gw0 // self.probe_size[1])
+        return (math.ceil(ih * gh0 / self.probe_size[0]), math.ceil(iw * gw0 / self.probe_size[1]))
+
+    def _record_grid(self, module, args, output):
+        """mmpretrain's PatchEmbed returns (tokens, (h, w))."""
+        if self._armed and isinstance(output, tuple) and len(output) == 2 \
+                and isinstance(output[1], (tuple, list)):
+            self._token_grid = tuple(int(v) for v in output[1])
+        return None
 
     def _on_boundary(self, j: int, h: torch.Tensor) -> torch.Tensor:
         key = f'm{j + 1}'

@@ -3,6 +3,8 @@ PredSim's similarity matching."""
 import torch
 import torch.nn.functional as F
 
+from mmlocal.utils.dist import gather_batch
+
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """CE against hard labels (B,) or soft labels (B, C) from Mixup/CutMix."""
@@ -20,8 +22,8 @@ def supcon_loss(features: torch.Tensor, labels: torch.Tensor,
                 base_temperature: float = 0.07) -> torch.Tensor:
     """Supervised contrastive loss (Khosla et al.) with one view per sample,
     ``contrast_mode='all'``: positives share the label, self excluded."""
-    labels = hard_labels(labels)
-    z = F.normalize(features.flatten(1), dim=1)
+    labels = gather_batch(hard_labels(labels))  # the global batch across ranks
+    z = gather_batch(F.normalize(features.flatten(1), dim=1))
     logits = z @ z.t() / temperature
     logits = logits - logits.max(dim=1, keepdim=True)[0].detach()
     n = z.shape[0]
@@ -43,6 +45,7 @@ def similarity_matrix(x: torch.Tensor) -> torch.Tensor:
     x = x.flatten(1)
     x = x - x.mean(dim=1, keepdim=True)
     x = x / (x.norm(dim=1, keepdim=True) + 1e-8)
+    x = gather_batch(x)  # rows of every rank: S over the global batch
     return (x @ x.t()).clamp(-1, 1)
 
 

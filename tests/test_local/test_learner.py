@@ -137,3 +137,25 @@ def test_memory_is_freed_between_modules():
         model._run_forward(data, mode='loss')
         assert model.local_learner._out == {}
         assert model.local_learner._stop == {}
+
+
+def test_vit_input_not_multiple_of_patch_size():
+    """The token grid comes from the patch embedding, which pads: 40x40
+    inputs with 16x16 patches give a 3x3 grid."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='ImageClassifier',
+        backbone=dict(type='VisionTransformer', arch='deit-tiny', img_size=32, patch_size=16),
+        neck=None, head=dict(type='VisionTransformerClsHead', num_classes=10, in_channels=192)))
+    wrapper = build_local(model, dict(num_modules=4, method=dict(type='DGL')))
+    batch = cifar_batch(2)
+    import torch.nn.functional as F
+    batch['inputs'] = [F.interpolate(x[None].float(), size=(40, 40)).round().byte()[0]
+                       for x in batch['inputs']]
+    log = model.train_step(batch, wrapper)
+    assert torch.isfinite(log['loss'])
+    assert model.local_learner._token_grid == (3, 3)

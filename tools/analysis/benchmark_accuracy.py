@@ -49,6 +49,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--test-subset', type=int, help='random test subset size')
     p.add_argument('--num-workers', type=int, default=2)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--threads', type=int, help='torch CPU threads')
     p.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     p.add_argument('--memory-iters', type=int, default=1,
                    help='tracked steps for the peak memory (0: skip)')
@@ -163,6 +164,8 @@ def markdown(rows: List[dict], reference: Optional[str] = None) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     names = args.names or benchmark_memory.unique_names(args.configs)
     if len(names) != len(args.configs):
         raise SystemExit('--names needs one name per config')

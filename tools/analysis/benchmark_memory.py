@@ -124,7 +124,11 @@ def build_model_and_optim(cfg: Config, device: torch.device):
     """The model in train mode and its optim wrapper, as the Runner builds
     them for one process (SyncBN reverted; no checkpoint loading)."""
     init_default_scope(cfg.get('default_scope', 'mmengine'))
-    model = MODELS.build(copy.deepcopy(cfg.model))
+    model_cfg = copy.deepcopy(cfg.model)
+    # as the Runner: a top-level data_preprocessor (normalisation, Mixup) is the model's
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
+    model = MODELS.build(model_cfg)
     model = revert_sync_batchnorm(model).to(device)
     model.train()
     optim_wrapper = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))

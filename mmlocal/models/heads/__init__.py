@@ -11,3 +11,6 @@ __all__ = [
 from .leap_head import LeapAugmentedHead  # noqa: E402
 
 __all__ += ['LeapAugmentedHead']
+from .vit_heads import PatchReconDecoder, TokenMLPClassifier, ViTAuxClassifier  # noqa: E402
+
+__all__ += ['ViTAuxClassifier', 'TokenMLPClassifier', 'PatchReconDecoder']

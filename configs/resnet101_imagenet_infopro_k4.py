@@ -1,0 +1,27 @@
+"""ResNet-101 ImageNet, InfoPro K=4 (HPFF's baseline: 22.81 / 6.54 top-1 /
+top-5 error).
+
+HPFF's ImageNet split (ALGORITHMS.md §1.3, preset 'hpff-imagenet'): module 1
+= stem + layer1 + layer2 + layer3[0], then layer3[1..9], layer3[10..17],
+layer3[18..] + layer4. All heads sit on 1024-channel 1/16 maps: HPFF's psi
+for 1024 channels (1x1 -> 256, 3x3 s2 -> 256, 3x3 s2 -> 512, 1x1 -> 2048,
+GAP, FC) and a decoder with three x2 upsamplings (128, 64, 32, 16 channels)
+back to the crop (§5.4). Local loss 5 BCE + 0.75 CE, hard-coded in their
+code. For K=8: num_modules=8 (the same preset has it); split='memory' gives
+modules of equal measured activation memory instead.
+"""
+_base_ = './resnet101_imagenet_e2e.py'
+
+optim_wrapper = dict(
+    type='LocalLearningOptimWrapper',
+    constructor='LocalLearningOptimWrapperConstructor',
+    local=dict(
+        num_modules=4,
+        split='hpff-imagenet',
+        method=dict(
+            type='InfoPro',
+            recon_weights=(5., 5.),
+            task_weights=(0.75, 0.75),
+            classifier=dict(type='ImageNetAuxClassifier', widths=(256, 256, 512, 2048)),
+            decoder=dict(type='UpsampleDecoder', widths=(128, 64, 32, 16))),
+    ))

@@ -1,0 +1,33 @@
+"""ResNeXt-101 32x8d ImageNet, InfoPro + HPFF K=4 (HPFF: 19.94 / 5.09 top-1 /
+top-5 error; E2E 20.64 / 5.40).
+
+mmpretrain's own ResNeXt-101 32x8d config (Pillow resizing) with the schedule
+of ``resnet101_imagenet_e2e.py`` (that is the E2E baseline) and the local
+learning of ``resnet101_imagenet_infopro_hpff_k4.py``: HPFF's K=4 end points
+(layer3[0], [9], [17]), cascade windows of 2, PFF 2x2, 5 BCE + 0.75 CE.
+"""
+_base_ = 'mmpretrain::resnext/resnext101-32x8d_8xb32_in1k.py'
+custom_imports = dict(imports=['mmlocal'], allow_failed_imports=False)
+
+# schedule of the InfoPro / HPFF ImageNet code (see resnet101_imagenet_e2e.py)
+param_scheduler = dict(
+    _delete_=True, type='CosineAnnealingLR', T_max=90, by_epoch=True,
+    begin=0, end=90)
+train_cfg = dict(max_epochs=90)
+
+optim_wrapper = dict(
+    type='LocalLearningOptimWrapper',
+    constructor='LocalLearningOptimWrapperConstructor',
+    optimizer=dict(nesterov=True),
+    local=dict(
+        num_modules=4,
+        split='hpff-imagenet',
+        method=dict(
+            type='InfoPro',
+            recon_weights=(5., 5.),
+            task_weights=(0.75, 0.75),
+            classifier=dict(type='ImageNetAuxClassifier', widths=(256, 256, 512, 2048)),
+            decoder=dict(type='UpsampleDecoder', widths=(128, 64, 32, 16))),
+        hilo=dict(cascade=2, independent=False, cascade_weight=1.0),
+        pff=dict(patches=2),
+    ))

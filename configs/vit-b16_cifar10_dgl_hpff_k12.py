@@ -1,0 +1,12 @@
+"""ViT-B/16 CIFAR-10, DGL + HPFF K=12 (HPFF supplement Table 2: 74.65%
+accuracy, 2.64 GB): the DGL K=12 config with HiLo (independent head per
+module, weight 0.001; cascade heads over windows of 2 modules, 0.999, as in
+the HPFF CIFAR code) and PFF on 2x2 patches of the 14x14 token grid.
+"""
+_base_ = './vit-b16_cifar10_dgl_k12.py'
+
+optim_wrapper = dict(
+    local=dict(
+        hilo=dict(cascade=2, independent_weight=0.001, cascade_weight=0.999),
+        pff=dict(patches=2),
+    ))
