@@ -115,12 +115,18 @@ def run_head_patched(head: nn.Module, feat: torch.Tensor, targets,
     losses = head.loss(fused, targets)
     backward(weight * _sum_losses(losses))
 
-    # pass 2: one patch at a time with graph, each gets its share of the gradient
+    # pass 2: one patch at a time with graph, each gets its share of the
+    # gradient. Each patch is its own leaf whose gradient is written into its
+    # region: backpropagating through a slice of ``feat`` would materialise a
+    # zero-padded gradient of the whole map for every patch.
+    if feat.requires_grad and feat.grad is None:
+        feat.grad = torch.zeros_like(feat)
     with frozen_norm_stats(head):
         for ((fr, orow), (fc, ocol)), state in zip(grid, states):
             _set_rng_state(state, device)
             size = (orow.stop - orow.start, ocol.stop - ocol.start)
-            out = head(feat[..., fr, fc], size)
+            patch = feat[..., fr, fc].detach().requires_grad_(feat.requires_grad)
+            out = head(patch, size)
             outs, grads = [], []
             for name, value in out.items():
                 g = fused[name].grad
@@ -134,6 +140,8 @@ def run_head_patched(head: nn.Module, feat: torch.Tensor, targets,
                 grads.append(g.to(value.dtype))
             if outs:
                 torch.autograd.backward(outs, grads)
-            del out, outs, grads
+            if patch.grad is not None:
+                feat.grad[..., fr, fc] += patch.grad
+            del out, outs, grads, patch
     _set_rng_state(after, device)
     return {k: v.detach() for k, v in losses.items()}

@@ -98,3 +98,19 @@ def test_authors_quadrant_decoder_sums_quadrant_losses():
             rec = head.decoder.decoders[i * 2 + j](feat[..., r0:r1, c0:c1], (o1 - o0, p1 - p0))
             want = want + F.binary_cross_entropy(rec, targets.image01[..., o0:o1, p0:p1])
     torch.testing.assert_close(loss, want)
+
+
+def test_pff_saves_head_memory_measured_with_cpu_tracker():
+    """Head activation memory (CPU allocator events) falls with the patch
+    grid: the second pass holds one patch's graph at a time."""
+    import os.path as osp
+    import sys
+    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                                'tools', 'analysis'))
+    from benchmark_pff import head_peak
+    head = {}
+    for n in (1, 2, 4):
+        total, feat_grad = head_peak('InfoPro', '2c2f', 16, (32, 32), (32, 32), 64, n)
+        head[n] = total - feat_grad
+    assert head[2] < 0.45 * head[1]
+    assert head[4] < 0.6 * head[2]
