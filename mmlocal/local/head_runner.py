@@ -119,8 +119,7 @@ def run_head_patched(head: nn.Module, feat: torch.Tensor, targets,
     # gradient. Each patch is its own leaf whose gradient is written into its
     # region: backpropagating through a slice of ``feat`` would materialise a
     # zero-padded gradient of the whole map for every patch.
-    if feat.requires_grad and feat.grad is None:
-        feat.grad = torch.zeros_like(feat)
+    grad_feat = torch.zeros_like(feat) if feat.requires_grad else None
     with frozen_norm_stats(head):
         for ((fr, orow), (fc, ocol)), state in zip(grid, states):
             _set_rng_state(state, device)
@@ -141,7 +140,12 @@ def run_head_patched(head: nn.Module, feat: torch.Tensor, targets,
             if outs:
                 torch.autograd.backward(outs, grads)
             if patch.grad is not None:
-                feat.grad[..., fr, fc] += patch.grad
+                grad_feat[..., fr, fc] += patch.grad
             del out, outs, grads, patch
+    if grad_feat is not None:
+        if feat.is_leaf:
+            feat.grad = grad_feat if feat.grad is None else feat.grad + grad_feat
+        else:  # a view of the leaf (ViT tokens reshaped to their grid)
+            torch.autograd.backward(feat, grad_feat)
     _set_rng_state(after, device)
     return {k: v.detach() for k, v in losses.items()}

@@ -114,3 +114,20 @@ def test_pff_saves_head_memory_measured_with_cpu_tracker():
         head[n] = total - feat_grad
     assert head[2] < 0.45 * head[1]
     assert head[4] < 0.6 * head[2]
+
+
+def test_pff_gradient_reaches_the_leaf_behind_a_view():
+    """ViT features reach the heads as a reshaped view of the token leaf:
+    PFF's gradient must flow back through that view."""
+    head = _head('dgl')
+    targets = _targets((32, 32))
+    tokens = torch.randn(4, 64, 16, requires_grad=True)  # (B, N, C), an 8x8 grid
+    view = tokens.transpose(1, 2).reshape(4, 16, 8, 8)
+    state = {k: v.clone() for k, v in head.state_dict().items()}
+    explicit(head, view, targets, 2, (32, 32)).backward()
+    want = tokens.grad.clone()
+    head.load_state_dict(state)
+    tokens.grad = None
+    view = tokens.transpose(1, 2).reshape(4, 16, 8, 8)
+    run_head_patched(head, view, targets, (32, 32), 1.0, lambda l: l.backward(), 2)
+    torch.testing.assert_close(tokens.grad, want, rtol=1e-4, atol=1e-7)

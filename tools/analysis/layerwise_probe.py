@@ -108,7 +108,10 @@ def probe_model(spec: str, args) -> Dict:
     cfg = Config.fromfile(cfg_path)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     from mmengine.registry import MODELS
-    model = MODELS.build(cfg.model)
+    model_cfg = cfg.model.copy()
+    if cfg.get('data_preprocessor') is not None:  # merged into the model, as the Runner does
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model = MODELS.build(model_cfg)
     load_checkpoint(model, ckpt, map_location='cpu', revise_keys=[(r'^module\.', '')])
     model.to(args.device)
     bounds = resolve_boundaries(model, args.num_modules)
