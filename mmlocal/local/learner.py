@@ -236,8 +236,10 @@ class LocalLearner(nn.Module):
             return hook
 
         def leaf(mod, args, out):
-            if current[0] is not None and isinstance(out, torch.Tensor):
-                costs[current[0]] += out.numel()
+            # layers before the first listed block (a deep stem before the
+            # max-pool) belong to the first module: count them there
+            if isinstance(out, torch.Tensor):
+                costs[current[0] or paths[0]] += out.numel()
 
         for p in paths:
             m = model.get_submodule(p)
