@@ -116,7 +116,8 @@ def test_two_configs_real_data(tmp_path, image_folder):
     assert saved['results']['tiny_e2e']['peak_mb'] == rows['tiny_e2e']['peak_mb']
     assert saved['machine']['torch'] and saved['machine']['cpu']
     md = out_md.read_text()
-    assert '| config | peak memory (MB) | vs tiny_e2e |' in md
+    assert ('| config | peak memory (MB) | vs tiny_e2e | step time (s) | '
+            'vs tiny_e2e | GFLOPs/step | vs tiny_e2e |') in md
     assert '| tiny_e2e | ' in md and '| 1.00 |' in md
     ratio = rows['tiny_wide']['peak_mb'] / rows['tiny_e2e']['peak_mb']
     assert f'| {ratio:.2f} |' in md
@@ -178,3 +179,36 @@ def test_helpers(tmp_path):
         bm.load_config(str(cfg), None), 2, (8, 12), 0)
     assert batch['inputs'][0].shape == (3, 8, 12)
     assert int(batch['data_samples'][1].gt_label) < 3
+
+
+LOCAL_DELTA = """
+_base_ = './tiny_e2e.py'
+optim_wrapper = dict(
+    type='LocalLearningOptimWrapper',
+    constructor='LocalLearningOptimWrapperConstructor',
+    local=dict(num_modules={k}, method=dict(
+        type='DGL', classifier=dict(type='ConvAuxClassifier', arch='{arch}'))))
+"""
+
+
+def test_flops_count_the_work_of_a_step(tmp_path):
+    """K=1 is E2E's work exactly; conv heads add work; GAP+FC heads add
+    almost none while the detached module inputs skip input gradients."""
+    e2e = write_cls_config(tmp_path / 'tiny_e2e.py', 8)
+    paths = [e2e]
+    for k, arch in ((1, '1c2f'), (4, '1c2f'), (4, '0c1f')):
+        p = tmp_path / f'tiny_dgl_{arch}_k{k}.py'
+        p.write_text(LOCAL_DELTA.format(k=k, arch=arch))
+        paths.append(p)
+    res = run(paths + ['--batch-size', 2, '--iters', 1, '--warmup', 0,
+                       '--synthetic', '--device', 'cpu'])
+    g = {n: r['gflops'] for n, r in res['results'].items()}
+    assert g['tiny_e2e'] > 0
+    assert g['tiny_dgl_1c2f_k1'] == g['tiny_e2e']
+    assert g['tiny_dgl_1c2f_k4'] > 1.05 * g['tiny_e2e']
+    assert g['tiny_dgl_0c1f_k4'] < g['tiny_e2e']  # 3 skipped input grads
+    # a batch twice as large is twice the work
+    big = run([e2e, '--batch-size', 4, '--iters', 1, '--warmup', 0,
+               '--synthetic', '--device', 'cpu'])
+    assert big['results']['tiny_e2e']['gflops'] == pytest.approx(
+        2 * g['tiny_e2e'], rel=1e-6)

@@ -6,6 +6,11 @@ constructor, as in ``tools/train.py``), on one batch from its own training
 pipeline (or synthetic inputs with ``--synthetic``). The configs are measured
 in one process, interleaved ``--repeat`` times, and the median is reported.
 
+FLOPs of one step are counted by torch's ``FlopCounterMode`` (convolutions and
+matrix products, forward and backward): a cost that, unlike the wall-clock
+time, does not depend on the machine's load, so a time ratio can be read
+against the work ratio behind it.
+
 Peak memory = bytes of parameters, buffers and optimizer state at the start of
 a step (gradients are freed by ``zero_grad``) + the peak increase of live
 tensor memory during ``model.train_step`` (``mmlocal.utils.memory.PeakMemoryTracker``:
@@ -40,6 +45,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import MODELS, init_default_scope
 from mmengine.runner import Runner
+from torch.utils.flop_counter import FlopCounterMode
 
 from mmlocal.utils.memory import MB, PeakMemoryTracker, tensor_bytes
 
@@ -232,6 +238,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def count_flops(model: torch.nn.Module, optim_wrapper, batch: dict) -> int:
+    """FLOPs of one training step: what any device has to compute, however
+    fast it does so (local heads, reconstructions and every backward pass
+    included; input gradients that autograd skips are not counted)."""
+    with FlopCounterMode(display=False) as counter:
+        model.train_step(batch, optim_wrapper)
+    return counter.get_total_flops()
+
+
 def measure(cfg: Config, batch: dict, args: argparse.Namespace,
             device: torch.device) -> Dict[str, Any]:
     """Build a fresh model, warm up, time ``iters`` steps, then measure the
@@ -248,6 +263,7 @@ def measure(cfg: Config, batch: dict, args: argparse.Namespace,
         model.train_step(batch, optim_wrapper)
         _sync(device)
         times.append(time.perf_counter() - t0)
+    flops = count_flops(model, optim_wrapper, batch)
     # Memory on separate steps (the CPU tracker slows ops down). The window
     # is the second tracked step: what the first one leaves for the next
     # step to free (e.g. last step's targets) is then known to the tracker.
@@ -271,6 +287,7 @@ def measure(cfg: Config, batch: dict, args: argparse.Namespace,
         peak_mb=stats.peak_bytes / MB,
         step_times_s=times,
         step_time_s=statistics.mean(times),
+        gflops=flops / 1e9,
         tracked_step_time_s=tracked_time)
 
 
@@ -304,6 +321,7 @@ def summarize(runs: Dict[str, List[dict]]) -> Dict[str, dict]:
             peak_mb_range=[min(r['peak_mb'] for r in rs),
                            max(r['peak_mb'] for r in rs)],
             step_time_s=statistics.median(r['step_time_s'] for r in rs),
+            gflops=rs[0]['gflops'],  # the same work in every repeat
             step_time_s_range=[min(r['step_time_s'] for r in rs),
                                max(r['step_time_s'] for r in rs)],
             tracked_step_time_s=statistics.median(
@@ -323,18 +341,23 @@ def markdown(results: dict) -> str:
         f"{s['warmup']} warm-up + {s['iters']} timed steps per config, "
         f"{s['repeat']} interleaved repeat(s), medians.  ",
         'Peak memory = parameters + buffers + optimizer state + peak increase '
-        'of live tensor memory during one `train_step`.',
+        'of live tensor memory during one `train_step`. GFLOPs: one step\'s '
+        'convolutions and matrix products, forward and backward '
+        '(`torch.utils.flop_counter`).',
         '',
-        f'| config | peak memory (MB) | vs {ref} | step time (s) | vs {ref} |',
-        '|---|---:|---:|---:|---:|',
+        f'| config | peak memory (MB) | vs {ref} | step time (s) | vs {ref} '
+        f'| GFLOPs/step | vs {ref} |',
+        '|---|---:|---:|---:|---:|---:|---:|',
     ]
     r0 = rows[ref]
+
+    def ratio(r: dict, key: str) -> float:
+        return r[key] / r0[key] if r0[key] else float('nan')
+
     for name, r in rows.items():
-        mem_ratio = r['peak_mb'] / r0['peak_mb'] if r0['peak_mb'] else float('nan')
-        t_ratio = (r['step_time_s'] / r0['step_time_s']
-                   if r0['step_time_s'] else float('nan'))
-        lines.append(f"| {name} | {r['peak_mb']:.1f} | {mem_ratio:.2f} | "
-                     f"{r['step_time_s']:.3f} | {t_ratio:.2f} |")
+        lines.append(f"| {name} | {r['peak_mb']:.1f} | {ratio(r, 'peak_mb'):.2f} | "
+                     f"{r['step_time_s']:.3f} | {ratio(r, 'step_time_s'):.2f} | "
+                     f"{r['gflops']:.2f} | {ratio(r, 'gflops'):.3f} |")
     return '\n'.join(lines) + '\n'
 
 
@@ -376,7 +399,8 @@ def run(args: argparse.Namespace, device: torch.device) -> dict:
             print(f'[{rep + 1}/{args.repeat}] {name}: peak {r["peak_mb"]:.1f} MB '
                   f'(params+state {r["baseline_mb"]:.1f} MB + step '
                   f'{r["peak_increase_mb"]:.1f} MB), step '
-                  f'{r["step_time_s"]:.3f} s', flush=True)
+                  f'{r["step_time_s"]:.3f} s, {r["gflops"]:.2f} GFLOPs',
+                  flush=True)
     reference = names[pick_reference(names, args.reference)]
     hw = tuple(batches[0]['inputs'][0].shape[-2:])
     inputs = f'synthetic {hw}' if args.synthetic else f'dataset, first {hw}'
