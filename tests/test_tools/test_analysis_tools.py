@@ -62,3 +62,36 @@ def test_plot_memory(tmp_path):
     assert rows[1]['peak_mb'] < rows[0]['peak_mb'] < out['e2e']['peak_mb']
     assert (tmp_path / 'mem.png').stat().st_size > 1000
     assert '| dgl | 8 |' in (tmp_path / 'mem.md').read_text()
+
+
+def test_benchmark_accuracy_merge_and_gap(accuracy_run, tmp_path):
+    import benchmark_accuracy
+    work, rows = accuracy_run
+    assert all(r['test_images'] == 32 for r in rows)
+    table = (work / 'acc.md').read_text()
+    assert '| test error (%) | ± s.e. |' in table
+    se = benchmark_accuracy.standard_error(rows[0])
+    p = rows[0]['test_error'] / 100
+    assert se == pytest.approx(100 * (p * (1 - p) / 32) ** 0.5)
+    # rows of parallel runs tabulate together; other schedules are refused
+    merged = benchmark_accuracy.main([
+        '--from-json', str(work / 'acc.json'), '--out-md', str(tmp_path / 'm.md')])
+    assert merged == rows
+    saved = json.loads((work / 'acc.json').read_text())
+    saved['args']['epochs'] = 2
+    other = tmp_path / 'other.json'
+    other.write_text(json.dumps(saved))
+    with pytest.raises(SystemExit, match='another schedule'):
+        benchmark_accuracy.main(['--from-json', str(work / 'acc.json'), str(other)])
+    with pytest.raises(SystemExit):
+        benchmark_accuracy.main([E2E, '--from-json', str(other)])
+    # the share of the DGL->E2E gap: 0% at DGL, 100% at E2E
+    fake = [dict(name='e2e', test_error=10.), dict(name='dgl', test_error=20.),
+            dict(name='hpff', test_error=15.), dict(name='mlaan', test_error=9.)]
+    assert benchmark_accuracy.gap_closed(fake, 'e2e', 'dgl') == {
+        'e2e': 100., 'dgl': 0., 'hpff': 50., 'mlaan': 110.}
+    assert benchmark_accuracy.gap_closed(fake, 'e2e', 'nope') == {}
+    for r in fake:
+        r.update(peak_memory_mb=None, train_time_s=1.)
+    md = benchmark_accuracy.markdown(fake)
+    assert 'closes dgl->e2e gap |' in md and '| hpff | 15.00 | - | - | - | 1 | 50% |' in md

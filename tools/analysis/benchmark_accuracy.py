@@ -15,9 +15,15 @@ Example (CPU, reduced schedule)::
         configs/resnet32_cifar10_dgl_hpff_k16.py \
         --data-root data/cifar10 --train-subset 5000 --epochs 10 \
         --batch-size 128 --lr 0.1 --out-md work_dirs/acc.md --out-json work_dirs/acc.json
+
+Methods trained in parallel processes (one ``--out-json`` each, same schedule)
+are tabulated together with ``--from-json a.json b.json``. With rows named
+``e2e`` and ``dgl`` (``--gap``) the table gives the share of the DGL->E2E error
+gap each method closes, the figure the HPFF and MLAAN papers quote.
 """
 import argparse
 import json
+import math
 import os
 import os.path as osp
 import random
@@ -38,7 +44,7 @@ import benchmark_memory  # noqa: E402
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    p.add_argument('configs', nargs='+')
+    p.add_argument('configs', nargs='*', help='configs to train (none with --from-json)')
     p.add_argument('--data-root', help='dataset root shared by every config')
     p.add_argument('--epochs', type=int, default=10)
     p.add_argument('--batch-size', type=int, default=128)
@@ -57,8 +63,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--out-md')
     p.add_argument('--out-json')
     p.add_argument('--names', nargs='+', help='row names (default: config stems)')
+    p.add_argument('--gap', nargs=2, metavar=('UPPER', 'LOWER'), default=('e2e', 'dgl'),
+                   help='rows whose error gap the others are measured against: the '
+                   'share of LOWER->UPPER error gap each row closes (default: e2e dgl; '
+                   'the column is left out unless both rows exist)')
+    p.add_argument('--from-json', nargs='+', metavar='JSON',
+                   help='tabulate the rows of earlier runs\' --out-json files together '
+                   '(e.g. methods trained in parallel processes) instead of training')
     p.add_argument('--cfg-options', nargs='+', action=DictAction)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if bool(args.configs) == bool(args.from_json):
+        p.error('give configs to train, or --from-json files to tabulate (not both)')
+    return args
 
 
 def _subset(dataset_cfg: dict, size: Optional[int], seed: int) -> None:
@@ -142,6 +158,7 @@ def run_one(path: str, name: str, args: argparse.Namespace) -> dict:
     metrics = runner.test()
     acc = top1(metrics)
     row = dict(name=name, config=path, test_error=100. - acc, accuracy=acc,
+               test_images=len(runner.test_dataloader.dataset),
                peak_memory_mb=memory, train_time_s=train_time,
                params_m=sum(p.numel() for n, p in runner.model.named_parameters()
                             if not n.startswith('local_learner.')) / 1e6)
@@ -150,20 +167,93 @@ def run_one(path: str, name: str, args: argparse.Namespace) -> dict:
     return row
 
 
-def markdown(rows: List[dict], reference: Optional[str] = None) -> str:
+def standard_error(row: dict) -> Optional[float]:
+    """Binomial standard error (points) of a test error over its images: what
+    two rows must differ by before the difference means anything."""
+    n, p = row.get('test_images'), row['test_error'] / 100.
+    return 100. * math.sqrt(p * (1. - p) / n) if n else None
+
+
+def gap_closed(rows: List[dict], upper: str, lower: str) -> Dict[str, float]:
+    """Share (%) of the ``lower`` -> ``upper`` test-error gap each row closes:
+    0 at ``lower`` (e.g. DGL), 100 at ``upper`` (e.g. E2E), as the papers
+    report HPFF's and MLAAN's gains."""
+    by_name = {r['name']: r for r in rows}
+    if upper not in by_name or lower not in by_name:
+        return {}
+    gap = by_name[lower]['test_error'] - by_name[upper]['test_error']
+    if gap == 0:
+        return {}
+    return {r['name']: 100. * (by_name[lower]['test_error'] - r['test_error']) / gap
+            for r in rows}
+
+
+def markdown(rows: List[dict], reference: Optional[str] = None,
+             gap: Sequence[str] = ('e2e', 'dgl')) -> str:
     ref = next((r for r in rows if r['name'] == reference or '_e2e' in r['name']), rows[0])
-    lines = ['| method | test error (%) | peak memory (MB) | memory vs E2E | train time (s) |',
-             '|---|---:|---:|---:|---:|']
+    closed = gap_closed(rows, *gap)
+    gap_head = f' closes {gap[1]}->{gap[0]} gap |' if closed else ''
+    lines = ['| method | test error (%) | ± s.e. | peak memory (MB) | memory vs E2E | '
+             'train time (s) |' + gap_head,
+             '|---|---:|---:|---:|---:|---:|' + ('---:|' if closed else '')]
     for r in rows:
         mem = r['peak_memory_mb']
         ratio = f"{mem / ref['peak_memory_mb']:.2f}x" if mem and ref['peak_memory_mb'] else '-'
-        lines.append(f"| {r['name']} | {r['test_error']:.2f} | "
-                     f"{'-' if mem is None else f'{mem:.1f}'} | {ratio} | {r['train_time_s']:.0f} |")
+        se = standard_error(r)
+        line = (f"| {r['name']} | {r['test_error']:.2f} | {'-' if se is None else f'{se:.2f}'} | "
+                f"{'-' if mem is None else f'{mem:.1f}'} | {ratio} | {r['train_time_s']:.0f} |")
+        if closed:
+            line += f" {closed[r['name']]:.0f}% |"
+        lines.append(line)
     return '\n'.join(lines)
+
+
+def load_rows(paths: Sequence[str]) -> List[dict]:
+    """Rows of several ``--out-json`` files, which must share one schedule."""
+    rows, schedule = [], None
+    for path in paths:
+        with open(path) as f:
+            saved = json.load(f)
+        sched = {k: saved['args'].get(k) for k in SCHEDULE_KEYS}
+        if schedule is not None and sched != schedule:
+            raise SystemExit(f'{path} was trained with another schedule: {sched} != '
+                             f'{schedule}; only rows of one schedule compare')
+        schedule = sched
+        rows += saved['rows']
+    return rows
+
+
+SCHEDULE_KEYS = ('data_root', 'epochs', 'batch_size', 'lr', 'warmup_epochs',
+                 'train_subset', 'test_subset', 'seed', 'cfg_options')
 
 
 def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     args = parse_args(argv)
+    if args.from_json:
+        rows = load_rows(args.from_json)
+        with open(args.from_json[0]) as f:
+            saved = json.load(f)
+        info, sched = saved['machine'], argparse.Namespace(**saved['args'])
+    else:
+        rows, info, sched = train_all(args), None, args
+    if info is None:
+        info = benchmark_memory.machine_info(torch.device(args.device))
+    table = markdown(rows, gap=args.gap)
+    header = (f"Machine: {info}\nSchedule: {sched.epochs} epochs, batch {sched.batch_size}, "
+              f"train subset {sched.train_subset or 'all'}, test subset "
+              f"{sched.test_subset or 'all'}, seed {sched.seed}\n")
+    print(header + '\n' + table)
+    for path, text in ((args.out_md, header + '\n' + table + '\n'),
+                       (args.out_json, json.dumps(dict(machine=info, args=vars(sched), rows=rows),
+                                                  indent=2, default=str))):
+        if path:
+            os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+            with open(path, 'w') as f:
+                f.write(text)
+    return rows
+
+
+def train_all(args: argparse.Namespace) -> List[dict]:
     if args.threads:
         torch.set_num_threads(args.threads)
     names = args.names or benchmark_memory.unique_names(args.configs)
@@ -178,19 +268,6 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
         print_log(f"[benchmark_accuracy] ({i}/{len(names)}) {name}: test error "
                   f"{row['test_error']:.2f}%, peak memory {row['peak_memory_mb']} MB, "
                   f"{row['train_time_s']:.0f} s", logger='current')
-    table = markdown(rows)
-    info = benchmark_memory.machine_info(torch.device(args.device))
-    header = (f"Machine: {info}\nSchedule: {args.epochs} epochs, batch {args.batch_size}, "
-              f"train subset {args.train_subset or 'all'}, test subset {args.test_subset or 'all'}, "
-              f"seed {args.seed}\n")
-    print(header + '\n' + table)
-    for path, text in ((args.out_md, header + '\n' + table + '\n'),
-                       (args.out_json, json.dumps(dict(machine=info, args=vars(args), rows=rows),
-                                                  indent=2, default=str))):
-        if path:
-            os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-            with open(path, 'w') as f:
-                f.write(text)
     return rows
 
 
