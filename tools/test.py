@@ -9,8 +9,8 @@ import mmlocal  # noqa: F401,I001  (compat shims + registration first)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmlocal.utils.misc import (drop_local_learner_on_load, enable_dump,
-                                enable_tta, enable_visualization,
+from mmlocal.utils.misc import (close_distributed, drop_local_learner_on_load,
+                                enable_dump, enable_tta, enable_visualization,
                                 init_cpu_distributed, set_default_collate,
                                 setup_cpu_distributed)
 
@@ -93,6 +93,7 @@ def main() -> int:
     if dump_metric is not None:
         runner.test_evaluator.metrics.append(dump_metric)
     runner.test()
+    close_distributed()
     return 0
 
 

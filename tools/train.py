@@ -8,8 +8,8 @@ import mmlocal  # noqa: F401,I001  (compat shims + registration first)
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
-from mmlocal.utils.misc import (drop_local_learner_on_load, enable_amp,
-                                enable_auto_scale_lr,
+from mmlocal.utils.misc import (close_distributed, drop_local_learner_on_load,
+                                enable_amp, enable_auto_scale_lr,
                                 init_cpu_distributed, set_default_collate,
                                 setup_cpu_distributed)
 
@@ -111,6 +111,7 @@ def main() -> int:
     # learning: its auxiliary heads are skipped instead of warned about
     drop_local_learner_on_load(runner)
     runner.train()
+    close_distributed()
     return 0
 
 

@@ -127,6 +127,20 @@ def init_cpu_distributed(cfg, launcher: str) -> bool:
     return True
 
 
+def close_distributed() -> None:
+    """Leave the default process group at the end of a distributed launch.
+
+    Without it, gloo's worker threads can outlive the interpreter and abort a
+    finished run at exit (``terminate called without an active exception``,
+    pytorch/pytorch#190489); NCCL warns. The barrier keeps a rank from
+    leaving while another still runs a collective (e.g. the last validation).
+    """
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def set_default_collate(cfg) -> None:
     """mmpretrain's tools batch with ``default_collate``; do the same."""
     if default_scope_of(cfg) != 'mmpretrain':
