@@ -31,9 +31,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
 from mmlocal.local.split import block_paths, resolve_boundaries
+from mmlocal.utils.misc import strip_local_learner
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -112,7 +114,11 @@ def probe_model(spec: str, args) -> Dict:
     if cfg.get('data_preprocessor') is not None:  # merged into the model, as the Runner does
         model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     model = MODELS.build(model_cfg)
-    load_checkpoint(model, ckpt, map_location='cpu', revise_keys=[(r'^module\.', '')])
+    checkpoint = _load_checkpoint(ckpt, map_location='cpu')
+    strip_local_learner(checkpoint)  # the auxiliary heads are not probed
+    # strict: a checkpoint of another network fails here, not as a bad curve
+    _load_checkpoint_to_model(model, checkpoint, strict=True,
+                              revise_keys=[(r'^module\.', '')])
     model.to(args.device)
     bounds = resolve_boundaries(model, args.num_modules)
     points = bounds + [block_paths(model)[-1]]
