@@ -25,12 +25,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import torch
 import torch.distributed as torch_dist
 import torch.nn as nn
-
-
-def _dist_world() -> int:
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        return torch_dist.get_world_size()
-    return 1
+from mmengine.dist import get_world_size
 
 
 class GradientSynchronizer:
@@ -68,12 +63,6 @@ class GradientSynchronizer:
         if overlap:
             for p in self.params:
                 self._handles.append(p.register_post_accumulate_grad_hook(self._accumulated))
-
-    def __deepcopy__(self, memo):
-        # the learner/optim wrapper are reachable from the model (bound
-        # methods); a deep copy of the model (EMA hooks) must not duplicate
-        # communication state. A copy is never trained.
-        return self
 
     # ------------------------------------------------------------ buckets
     def _buckets(self, params: List[nn.Parameter]) -> List[List[nn.Parameter]]:
@@ -125,7 +114,7 @@ class GradientSynchronizer:
     # ---------------------------------------------------------------- sync
     def sync(self) -> None:
         """Average all gradients not launched yet, wait for every bucket."""
-        world = _dist_world()
+        world = get_world_size()
         if world == 1:
             return
         start = time.perf_counter()
@@ -143,7 +132,7 @@ class GradientSynchronizer:
     def begin(self, will_step: bool) -> None:
         """A new iteration starts; ``will_step``: it ends with a sync+step
         (the last micro-batch of gradient accumulation)."""
-        self._active = self.overlap and will_step and _dist_world() > 1
+        self._active = self.overlap and will_step and get_world_size() > 1
         self._done = 0
         if self._active and self._stages is None:
             self._last = [-1] * len(self.params)

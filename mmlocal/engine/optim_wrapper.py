@@ -1,176 +1,183 @@
-"""``LocalLearningOptimWrapper``: one optimizer step over K local backward passes.
+"""Optim wrappers for local learning: one optimizer step over K local backwards.
 
 mmengine's ``train_step`` runs ``optim_context`` around the forward and then
 ``update_params(task_loss)``. Local learning backpropagates each module's
-loss *during* the forward, so this wrapper
+loss *during* the forward, so ``LocalLearningMixin``
 
-* arms the model's ``LocalLearner`` hooks inside ``optim_context`` only;
-* offers ``local_backward``: the same loss scaling as the task loss
-  (gradient accumulation, AMP) without counting an extra iteration;
-* after the task backward lets the learner close its last cascade window,
-  synchronises gradients across ranks once (DDP's reducer cannot follow
-  several backward passes per forward, and the heads were added after
-  wrapping; see ``grad_sync.py``), then clips, steps and zeroes as usual;
+* arms the learner for the forward (``learner.armed``) and keeps the step it
+  yields until ``update_params``, where ``step.finish()`` closes the last
+  cascade window after the task loss's backward;
+* gives the learner a backward with the task loss's scaling (gradient
+  accumulation, AMP loss scale) that does not count an extra iteration;
+* keeps DDP's reducer out (``no_sync`` around the forward: it cannot follow
+  several backwards per forward, and the heads were added after wrapping)
+  and averages all gradients once per step (``grad_sync.py``);
 * pushes every module's local losses to the message hub
-  (``train/local.m3.loss_cls``...) so loggers and TensorBoard plot them.
+  (``train/local.m3.loss_cls``...);
+* saves the heads beside the optimizer state (``local_learner``): the
+  model's own state_dict stays the toolbox's.
+
+It composes with mmengine's wrappers: ``LocalLearningOptimWrapper`` is
+``OptimWrapper`` plus local learning, ``AmpLocalLearningOptimWrapper`` is
+``AmpOptimWrapper`` plus local learning (autocast, loss scaler, its state
+saved and resumed by mmengine). The constructor picks one from the standard
+``type``, so ``--amp``'s type swap to ``AmpOptimWrapper`` just works.
 """
 import contextlib
 from typing import Dict, Optional
 
 import torch
-from mmengine.dist import get_world_size, is_distributed
+from mmengine.dist import get_world_size
 from mmengine.logging import MessageHub
 from mmengine.model import is_model_wrapper
-from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
+from mmengine.optim import AmpOptimWrapper, DefaultOptimWrapperConstructor, OptimWrapper
 
 from mmlocal.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 from .grad_sync import GradientSynchronizer
 
 
-@OPTIM_WRAPPERS.register_module()
-class LocalLearningOptimWrapper(OptimWrapper):
-    """Optimizer wrapper for supervised local learning.
+class LocalLearningMixin:
+    """Local learning on top of an mmengine ``OptimWrapper`` class."""
 
-    Args:
-        optimizer: the optimizer (built over model + local heads).
-        amp: mixed precision on CUDA (``tools/train.py --amp`` sets it).
-        dtype: autocast dtype for AMP ('float16' or 'bfloat16').
-        loss_scale: 'dynamic' or a fixed float for the AMP grad scaler.
-        bucket_size_mb: size of the gradient all-reduce buckets.
-        overlap_grad_sync: all-reduce a module's gradients as soon as they are
-            final, during the rest of the forward (distributed runs only).
-        **kwargs: ``accumulative_counts``, ``clip_grad`` of ``OptimWrapper``.
-    """
-
-    def __init__(self, optimizer, amp: bool = False, dtype: str = 'float16',
-                 loss_scale='dynamic', bucket_size_mb: float = 25.,
-                 overlap_grad_sync: bool = False,
-                 local: Optional[dict] = None, **kwargs) -> None:
+    def _init_local(self, bucket_size_mb: float, overlap_grad_sync: bool,
+                    local: Optional[dict]) -> None:
         if local is not None:
             raise ValueError(
                 "optim_wrapper.local needs optim_wrapper.constructor="
                 "'LocalLearningOptimWrapperConstructor' (it builds the local heads "
                 'before the optimizer collects parameters); add it to the config')
-        super().__init__(optimizer, **kwargs)
         self.learner = None
-        self.amp = amp
         self.bucket_bytes = int(bucket_size_mb * 2**20)
         self.overlap_grad_sync = overlap_grad_sync
         self.synchronizer: Optional[GradientSynchronizer] = None
-        self.loss_scaler = None
-        if amp:
-            if not torch.cuda.is_available():
-                raise RuntimeError('AMP (--amp / optim_wrapper.amp=True) needs a CUDA GPU; '
-                                   'this machine has none: train without --amp')
-            self.cast_dtype = getattr(torch, dtype)
-            if loss_scale == 'dynamic':
-                self.loss_scaler = torch.amp.GradScaler('cuda')
-            else:
-                self.loss_scaler = torch.amp.GradScaler('cuda', init_scale=float(loss_scale),
-                                                        growth_interval=2**31 - 1)
+        self._step = None
 
     def bind(self, learner) -> None:
         self.learner = learner
-        learner.bind_backward(self.local_backward)
 
     # ----------------------------------------------------------- context
     @contextlib.contextmanager
     def optim_context(self, model: torch.nn.Module):
         with contextlib.ExitStack() as stack:
             if is_model_wrapper(model) and hasattr(model, 'no_sync'):
-                stack.enter_context(model.no_sync())  # we sync once, after all backwards
-            if self._distributed():
-                self._get_synchronizer().begin(will_step=self.should_sync())
-            if self.amp:
-                stack.enter_context(torch.autocast('cuda', dtype=self.cast_dtype))
+                stack.enter_context(model.no_sync())  # synced once, after all backwards
+            on_done = None
+            if get_world_size() > 1:
+                sync = self._get_synchronizer()
+                sync.begin(will_step=self.should_sync())
+                on_done = sync.module_done if self.overlap_grad_sync else None
+            stack.enter_context(super().optim_context(model))  # autocast under AMP
             if self.learner is not None:
-                stack.enter_context(self.learner.armed())
+                self._step = stack.enter_context(
+                    self.learner.armed(backward=self.local_backward, on_module_done=on_done))
             yield
 
     # ---------------------------------------------------------- backward
     def _scaled(self, loss: torch.Tensor) -> torch.Tensor:
-        return self.loss_scaler.scale(loss) if self.loss_scaler is not None else loss
+        scaler = getattr(self, 'loss_scaler', None)
+        return scaler.scale(loss) if scaler is not None else loss
 
     def local_backward(self, loss: torch.Tensor) -> None:
         """Backward of a local loss inside the forward: scaled like the task
         loss of this iteration, not counted as an iteration."""
         self._scaled(self.scale_loss(loss)).backward()
 
-    def backward(self, loss: torch.Tensor, **kwargs) -> None:
-        self._scaled(loss).backward(**kwargs)
-        self._inner_count += 1
-
     def update_params(self, loss: torch.Tensor, step_kwargs: Optional[Dict] = None,
                       zero_kwargs: Optional[Dict] = None) -> None:
-        step_kwargs = step_kwargs or {}
-        zero_kwargs = zero_kwargs or {}
-        loss = self.scale_loss(loss)
-        self.backward(loss)
-        if self.learner is not None:
-            self.learner.finish()
+        self.backward(self.scale_loss(loss))
+        log_vars = self.finish_local_step()
         if self.should_update():
             self.sync_gradients()
-            self.step(**step_kwargs)
-            self.zero_grad(**zero_kwargs)
-        self._log_local()
+            self.step(**(step_kwargs or {}))
+            self.zero_grad(**(zero_kwargs or {}))
+        hub = MessageHub.get_current_instance()
+        for key, value in log_vars.items():
+            hub.update_scalar(f'train/{key}', float(value))
+
+    def finish_local_step(self) -> Dict[str, torch.Tensor]:
+        """After the task loss's backward: close the step's last window
+        (``update_params`` calls it); returns the local losses."""
+        step, self._step = self._step, None
+        return step.finish() if step is not None else {}
 
     # ------------------------------------------------------------- sync
-    @staticmethod
-    def _distributed() -> bool:
-        return is_distributed() and get_world_size() > 1
-
     def _get_synchronizer(self) -> GradientSynchronizer:
         if self.synchronizer is None:
             params = [p for g in self.optimizer.param_groups for p in g['params']]
             self.synchronizer = GradientSynchronizer(params, self.bucket_bytes,
                                                      overlap=self.overlap_grad_sync)
-            if self.overlap_grad_sync and self.learner is not None:
-                self.learner.on_module_done = self.synchronizer.module_done
         return self.synchronizer
 
     def sync_gradients(self) -> None:
         """Average gradients over ranks in flat buckets, once per step
         (buckets launched early by the overlap are only waited for)."""
-        if self._distributed():
+        if get_world_size() > 1:
             self._get_synchronizer().sync()
 
-    # ------------------------------------------------------------- step
-    def step(self, **kwargs) -> None:
-        if self.loss_scaler is None:
-            return super().step(**kwargs)
-        self.loss_scaler.unscale_(self.optimizer)
-        if self.clip_grad_kwargs:
-            self._clip_grad()
-        self.loss_scaler.step(self.optimizer, **kwargs)
-        self.loss_scaler.update()
-
+    # ------------------------------------------------------------- state
     def state_dict(self) -> dict:
         state = super().state_dict()
-        if self.loss_scaler is not None:
-            state['loss_scaler'] = self.loss_scaler.state_dict()
+        if self.learner is not None:
+            state['local_learner'] = self.learner.state_dict()
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
         state_dict = dict(state_dict)
-        scaler = state_dict.pop('loss_scaler', None)
-        if scaler is not None and self.loss_scaler is not None:
-            self.loss_scaler.load_state_dict(scaler)
+        heads = state_dict.pop('local_learner', None)
+        if heads is not None and self.learner is not None:
+            self.learner.load_state_dict(heads)
         super().load_state_dict(state_dict)
 
-    # -------------------------------------------------------------- logs
-    def _log_local(self) -> None:
-        if self.learner is None or not self.learner.log_vars:
-            return
-        hub = MessageHub.get_current_instance()
-        for key, value in self.learner.log_vars.items():
-            hub.update_scalar(f'train/{key}', float(value))
+
+@OPTIM_WRAPPERS.register_module()
+class LocalLearningOptimWrapper(LocalLearningMixin, OptimWrapper):
+    """``OptimWrapper`` with local learning.
+
+    Args:
+        optimizer: the optimizer (over the model's and the heads' parameters).
+        bucket_size_mb: size of the gradient all-reduce buckets.
+        overlap_grad_sync: all-reduce a module's gradients as soon as they are
+            final, during the rest of the forward (distributed runs only).
+        **kwargs: ``accumulative_counts``, ``clip_grad`` of ``OptimWrapper``.
+    """
+
+    def __init__(self, optimizer, bucket_size_mb: float = 25.,
+                 overlap_grad_sync: bool = False, local: Optional[dict] = None,
+                 **kwargs) -> None:
+        super().__init__(optimizer, **kwargs)
+        self._init_local(bucket_size_mb, overlap_grad_sync, local)
+
+
+@OPTIM_WRAPPERS.register_module()
+class AmpLocalLearningOptimWrapper(LocalLearningMixin, AmpOptimWrapper):
+    """``AmpOptimWrapper`` (autocast, loss scaler) with local learning.
+
+    Args:
+        loss_scale, dtype: as ``AmpOptimWrapper`` ('dynamic' or a float;
+            'float16' | 'bfloat16').
+        bucket_size_mb, overlap_grad_sync: as ``LocalLearningOptimWrapper``.
+    """
+
+    def __init__(self, optimizer, bucket_size_mb: float = 25., overlap_grad_sync: bool = False,
+                 local: Optional[dict] = None, **kwargs) -> None:
+        super().__init__(optimizer=optimizer, **kwargs)
+        self._init_local(bucket_size_mb, overlap_grad_sync, local)
+
+
+#: the standard wrapper types and their local-learning compositions
+_LOCAL_TYPES = {
+    'OptimWrapper': 'LocalLearningOptimWrapper',
+    'LocalLearningOptimWrapper': 'LocalLearningOptimWrapper',
+    'AmpOptimWrapper': 'AmpLocalLearningOptimWrapper',
+    'AmpLocalLearningOptimWrapper': 'AmpLocalLearningOptimWrapper',
+}
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class LocalLearningOptimWrapperConstructor(DefaultOptimWrapperConstructor):
-    """Builds the local heads and hooks (``optim_wrapper.local``) on the model,
-    then the optimizer over model + heads: the last point before the
-    optimizer collects parameters."""
+    """Builds the local heads (``optim_wrapper.local``) for the model, then the
+    optimizer over model + heads, then the local-learning composition of the
+    requested wrapper type (``OptimWrapper`` or ``AmpOptimWrapper``)."""
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None) -> None:
         cfg = dict(optim_wrapper_cfg)
@@ -178,21 +185,42 @@ class LocalLearningOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if local is None:
             raise ValueError('LocalLearningOptimWrapperConstructor needs optim_wrapper.local='
                              "dict(num_modules=K, method=dict(type='DGL'|'InfoPro'|'PredSim'))")
-        cfg.setdefault('type', 'LocalLearningOptimWrapper')
+        if 'amp' in cfg:
+            raise ValueError("optim_wrapper.amp is not a key: mixed precision is "
+                             "optim_wrapper.type='AmpOptimWrapper' (what --amp sets), with "
+                             "dtype='float16' or 'bfloat16'")
+        kind = cfg.get('type', 'OptimWrapper')
+        if kind not in _LOCAL_TYPES:
+            raise ValueError(f'optim_wrapper.type={kind!r} cannot carry local learning: use '
+                             f"one of {sorted(_LOCAL_TYPES)}")
+        cfg['type'] = _LOCAL_TYPES[kind]
+        if cfg['type'].startswith('Amp') and not torch.cuda.is_available():
+            raise RuntimeError('mixed precision (--amp, optim_wrapper.type=AmpOptimWrapper) '
+                               'needs a CUDA GPU and this machine has none: train without --amp')
         super().__init__(cfg, paramwise_cfg)
         self.local_cfg = dict(local)
 
     def __call__(self, model: torch.nn.Module) -> OptimWrapper:
         from mmlocal.local import LocalLearner
         base = model.module if is_model_wrapper(model) else model
-        old = getattr(base, 'local_learner', None)
+        old = LocalLearner.of(base)
         if old is not None:
             old.remove()
-            del base.local_learner
-        learner = LocalLearner(base, **self.local_cfg)
-        wrapper = super().__call__(model)
-        if not isinstance(wrapper, LocalLearningOptimWrapper):
-            raise TypeError("optim_wrapper.local needs type='LocalLearningOptimWrapper', "
-                            f'got {type(wrapper).__name__}')
+        learner = LocalLearner(base, self.local_cfg)
+        wrapper = super().__call__(_ModelAndHeads(base, learner))
         wrapper.bind(learner)
         return wrapper
+
+
+class _ModelAndHeads(torch.nn.Module):
+    """The parameters the optimizer gets: the model's, under their own names
+    (so ``paramwise_cfg`` keys match as on the plain model), then the heads'
+    as ``local_learner.*``. A view for the constructor only."""
+
+    def __init__(self, model: torch.nn.Module, learner: torch.nn.Module) -> None:
+        super().__init__()
+        for name, p in model.named_parameters(recurse=False):
+            self.register_parameter(name, p)
+        for name, module in model.named_children():
+            self.add_module(name, module)
+        self.add_module('local_learner', learner)

@@ -1,9 +1,14 @@
+from mmlocal.structures import FeatureInfo, LocalTargets, TaskInfo
+from .config import LocalConfig, LocalConfigError
 from .learner import LocalLearner
-from .methods import DGL, FeatureInfo, InfoPro, PredSim, TaskInfo
+from .methods import DGL, InfoPro, PredSim
+from .plan import HeadPlan, LocalPlan, build_plan
+from .router import GradientRouter
 from .split import block_paths, resolve_boundaries
-from .targets import LocalTargets, build_target_adapter
+from .targets import build_target_adapter
 
 __all__ = [
-    'LocalLearner', 'DGL', 'InfoPro', 'PredSim', 'FeatureInfo', 'TaskInfo',
-    'block_paths', 'resolve_boundaries', 'LocalTargets', 'build_target_adapter'
+    'LocalLearner', 'LocalConfig', 'LocalConfigError', 'DGL', 'InfoPro', 'PredSim',
+    'FeatureInfo', 'TaskInfo', 'LocalTargets', 'HeadPlan', 'LocalPlan', 'build_plan',
+    'GradientRouter', 'block_paths', 'resolve_boundaries', 'build_target_adapter'
 ]

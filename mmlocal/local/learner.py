@@ -1,508 +1,185 @@
-"""The local-learning engine: hooks that cut a model into K local modules.
+"""``LocalLearner``: wires the parts that cut a model into K local modules.
 
-``LocalLearner`` is attached to the task model as ``model.local_learner`` (so
-its heads are in the checkpoint and the optimizer) and installs PyTorch hooks:
+config (``config.py``) -> probe (``probe.py``) -> split (``split.py``) ->
+plan (``plan.py``) -> heads -> hooks (``step.py``), whose per-step work is
+routed by ``router.py``. The learner owns the heads (an ``nn.Module``
+beside the model, not inside it: the model's state_dict stays the
+toolbox's) and offers one per-step interface to the optim wrapper::
 
-* a pre-hook on the model captures the targets of a ``mode='loss'`` forward
-  (after the data preprocessor);
-* a forward hook on each boundary block evaluates the local losses, has them
-  backpropagated at once (the module's graph is freed as soon as no cascade
-  window needs it) and returns the output detached;
-* tag hooks plus a hook on the backbone detach stage outputs that leave an
-  earlier module (towards a neck or an E2E auxiliary head).
-
-Hooks act only while armed (``LocalLearningOptimWrapper.optim_context``, i.e.
-inside ``train_step``); disarmed they are pass-throughs, so val/test/predict
-run the untouched model.
-
-Gradient routing (HiLo, window size k): module j's output h_j gets an
-independent head (weight w_ind) and, for j >= k-1, a cascade head (weight
-w_cas) whose loss must reach modules j-k+1..j and stop at the window's input.
-Heads run on detached leaves, giving the gradients g_ind, g_cas at h_j. The
-cascade gradient is carried down the window through each module's retained
-graph (one VJP per module, read at the module's input leaf); gradients that
-stop at a module (its independent loss and the window starting there) are
-summed and applied in one final VJP that also frees the module's graph. The
-task loss closes the last window. Every module runs one forward; results
-equal the authors' recomputation (x/y paths) numerically.
+    with learner.armed(backward=..., on_module_done=...) as step:
+        ...  # the model's forward; local losses are backpropagated in it
+    ...      # the task loss's backward
+    log_vars = step.finish()
 """
 import contextlib
-import math
-from typing import Dict, List, Optional, Sequence, Tuple
+import weakref
+from typing import Iterator, List, Optional, Union
 
 import torch
 import torch.nn as nn
-from mmengine.config import ConfigDict
 from mmengine.dist import broadcast, get_world_size, is_distributed
+from mmengine.logging import print_log
 
-from .head_runner import check_patch_grid, run_head, run_head_patched
-from .methods import FeatureInfo, TaskInfo, build_method
 from mmlocal.models.heads.leap_head import LeapAugmentedHead
+from mmlocal.structures import FeatureInfo, TaskInfo
+from .config import LocalConfig
+from .head_runner import check_patch_grid
+from .plan import HeadPlan, build_head, build_plan
+from .probe import default_probe_size, probe_blocks
+from .router import ModuleDone
 from .split import block_paths, resolve_boundaries
+from .step import Backward, LocalStep, install_hooks
 from .targets import build_target_adapter
 
-_TAG = '_mmlocal_module'
-# dummy-input size of the shape probe for backbones with a known input size
-_PROBE_SIZES = {'CifarResNet': (32, 32), 'ResNet_CIFAR': (32, 32)}
+_LEARNERS: 'weakref.WeakKeyDictionary[nn.Module, LocalLearner]' = weakref.WeakKeyDictionary()
+#: state_dict prefix of the heads in checkpoints written before they moved out of the model
+LEGACY_PREFIX = 'local_learner.'
 
 
-def _as_map(x: torch.Tensor, grid: Optional[Tuple[int, int]], extra: int) -> torch.Tensor:
-    """(B, C, H, W) view of a boundary output; tokens (B, N, C) are reshaped
-    to their patch grid (class/distillation tokens dropped)."""
-    if x.dim() == 4:
-        return x
-    if x.dim() == 3 and grid is not None:
-        b, _, c = x.shape
-        return x[:, extra:, :].transpose(1, 2).reshape(b, c, grid[0], grid[1])
-    raise ValueError(f'mmlocal cannot give a local head a feature of shape {tuple(x.shape)}')
+def _legacy_loader(learner: 'LocalLearner'):
+    """Checkpoints written before the heads moved out of the model carry
+    them as ``local_learner.*`` model keys: load those into the heads."""
+    def hook(state_dict, prefix, *args) -> None:
+        legacy = prefix + LEGACY_PREFIX
+        keys = [k for k in state_dict if k.startswith(legacy)]
+        if keys:
+            learner.load_state_dict({k[len(legacy):]: state_dict.pop(k) for k in keys})
+    return hook
 
 
 class LocalLearner(nn.Module):
-    """Auxiliary heads and hooks turning ``model`` into K local modules.
+    """The local heads of ``model`` and the hooks that train them.
 
     Args:
         model: the task model (mmseg/mmpretrain/mmdet ``BaseModel``, unwrapped).
-        num_modules: K (1 = end-to-end).
-        boundaries: explicit boundary block paths instead of ``num_modules``.
-        split: 'auto' | 'blocks' | 'memory' | a preset name (see ``split.py``).
-        method: the local method config, e.g. ``dict(type='InfoPro')``.
-        hilo: HPFF hierarchical supervision, e.g. ``dict(cascade=2)``; keys:
-            ``cascade`` (k), ``independent_weight`` (0.001),
-            ``cascade_weight`` (0.999), ``independent`` (True; False = the
-            authors' ImageNet code), ``first_independent`` (True; False = their
-            CIFAR code: the first module is trained by the cascade only),
-            ``independent_method`` (another method for the independent heads).
-        pff: patch feature fusion, e.g. ``dict(patches=2)``; ``apply_to``
-            any of ('independent', 'cascade').
-        mlaan: leap-augmented modules, e.g. ``dict(momentum=0.995)``; keys:
-            ``momentum`` (EMA keep fraction r), ``ema`` ('all' modules or the
-            'last' only, as the authors' CIFAR code), ``path`` ('cascade' as
-            the code, or 'independent' as the paper's figure), ``table``
-            ('auto': the authors' tables where they exist, else the rule).
-        task: target adapter name; default from the model class.
-        backbone: path of the backbone in the model.
-        probe_size: (H, W) of the dummy input used to infer feature shapes.
-        num_classes: override the number of classes read from the model.
-        check_finite: stop with an error naming the module on a NaN/inf loss.
+        cfg: ``optim_wrapper.local`` (a dict, checked by ``LocalConfig.parse``).
     """
 
-    def __init__(self, model: nn.Module, num_modules: Optional[int] = None,
-                 boundaries: Optional[Sequence[str]] = None, split: str = 'auto',
-                 method: dict = dict(type='DGL'), hilo: Optional[dict] = None,
-                 pff: Optional[dict] = None, mlaan: Optional[dict] = None,
-                 task: Optional[str] = None,
-                 backbone: str = 'backbone',
-                 probe_size: Optional[Tuple[int, int]] = None,
-                 num_classes: Optional[int] = None, check_finite: bool = True) -> None:
+    def __init__(self, model: nn.Module, cfg: Union[dict, LocalConfig]) -> None:
         super().__init__()
-        self._model = [model]  # a list: not a submodule (no cycle)
-        self.backbone_path = backbone
-        self.check_finite = check_finite
-        self.adapter = build_target_adapter(model, task)
-        classes = num_classes or self.adapter.num_classes(model)
-        self.adapter.classes = classes
-        self.task = TaskInfo(self.adapter.task, classes)
-
+        self.cfg = cfg = LocalConfig.parse(cfg)
+        self._model = weakref.ref(model)  # the model owns the hooks; no cycle
+        self.adapter = build_target_adapter(model, cfg.task)
+        self.adapter.classes = cfg.num_classes or self.adapter.num_classes(model)
+        self.task = TaskInfo(self.adapter.task, self.adapter.classes)
         try:
-            model.get_submodule(backbone)
+            backbone = model.get_submodule(cfg.backbone)
         except AttributeError:
-            raise ValueError(f'{type(model).__name__} has no submodule {backbone!r}: '
+            raise ValueError(f'{type(model).__name__} has no submodule {cfg.backbone!r}: '
                              'set local.backbone to the path of its backbone') from None
-        self.probe_size = tuple(probe_size or self._default_probe_size())
-        shapes, costs = self._probe()
-        self.boundaries = resolve_boundaries(
-            model, num_modules, boundaries, split, backbone,
-            block_costs=lambda paths: [costs[p] for p in paths])
-        self.num_modules = len(self.boundaries) + 1
-        self.features = [self._feature_info(shapes[b]) for b in self.boundaries]
-
-        hilo = ConfigDict(hilo or {})
-        self.hilo = bool(hilo)
-        self.window = int(hilo.get('cascade', 2)) if self.hilo else 1
-        if self.window < 1:
-            raise ValueError(f'hilo.cascade (window size k) must be >= 1, got {self.window}')
-        self.w_ind = float(hilo.get('independent_weight', 0.001)) if self.hilo else 1.
-        self.w_cas = float(hilo.get('cascade_weight', 0.999)) if self.hilo else 0.
-        with_ind = hilo.get('independent', True)
-        first_ind = hilo.get('first_independent', True)
-
-        pff = ConfigDict(pff or {})
-        self.patches = int(pff.get('patches', 1)) if pff else 1
-        apply_to = tuple(pff.get('apply_to', ('independent', 'cascade')))
-        unknown = set(apply_to) - {'independent', 'cascade'}
-        if unknown:
-            raise ValueError(f"pff.apply_to accepts 'independent' and 'cascade', got {sorted(unknown)}")
-        self.pff_independent = self.patches > 1 and 'independent' in apply_to
-        self.pff_cascade = self.patches > 1 and 'cascade' in apply_to
-
-        main = build_method(method)
-        ind_method = build_method(hilo['independent_method']) \
-            if self.hilo and hilo.get('independent_method') else main
-        mlaan = ConfigDict(mlaan or {})
-        leap_path = mlaan.get('path', 'cascade') if mlaan else None
-        if leap_path not in (None, 'cascade', 'independent'):
-            raise ValueError(f"mlaan.path must be 'cascade' or 'independent', got {leap_path!r}")
-        if leap_path == 'cascade' and not self.hilo:
-            raise ValueError("mlaan.path='cascade' needs cascade windows: add "
-                             'hilo=dict(cascade=3) (MLAAN multilaminar modules)')
-        self.ema_mode = mlaan.get('ema', 'all') if mlaan else None
-        if self.ema_mode not in (None, 'all', 'last'):
-            raise ValueError(f"mlaan.ema must be 'all' or 'last', got {self.ema_mode!r}")
-        leaps = []
-        if mlaan:
+        paths = block_paths(model, cfg.backbone)
+        self.probe = probe_blocks(model, cfg.backbone, paths,
+                                  cfg.probe_size or default_probe_size(backbone))
+        boundaries = resolve_boundaries(
+            model, cfg.num_modules, cfg.boundaries, cfg.split, cfg.backbone,
+            block_costs=lambda ps: [self.probe.costs[p] for p in ps])
+        cfg.check_window(len(boundaries) + 1)
+        leaps = None
+        if cfg.mlaan is not None:
             from .leap import leap_blocks
-            leaps = leap_blocks(self.boundaries, block_paths(model, backbone),
-                                getattr(model.get_submodule(backbone), 'depth', None),
-                                mlaan.get('table', 'auto'))
-
-        n_local = self.num_modules - 1
-        self.heads = nn.ModuleDict()
+            leaps = leap_blocks(boundaries, paths, getattr(backbone, 'depth', None),
+                                cfg.mlaan.table)
+        self.plan = build_plan(cfg, boundaries, leaps)
+        self.plan.check_supervised()
+        self.heads = nn.ModuleDict()  # independent heads, by module name
         self.cascade_heads = nn.ModuleDict()
-        for j, feat in enumerate(self.features):
-            if self.patches > 1:
-                check_patch_grid(self.patches, feat.spatial, self.boundaries[j])
-            leap = leaps[j] if leaps else []
+        for hp in self.plan.heads:
+            feat = self.probe.feature(boundaries[hp.module])
+            if hp.patches > 1:
+                check_patch_grid(hp.patches, feat.spatial, boundaries[hp.module])
+            leap_feat = self.probe.feature(hp.leap[-1]) if hp.leap else None
+            head = build_head(hp, len(boundaries), feat, leap_feat, self.task, model,
+                              self.plan.momentum)
+            (self.heads if hp.kind == 'independent' else self.cascade_heads)[
+                f'm{hp.module + 1}'] = head
+        self.current_step: Optional[LocalStep] = None
+        param = next(model.parameters(), None)
+        self.to(param.device if param is not None else torch.device('cpu'))
+        self._distribute(model)
+        self._handles = install_hooks(self, model, cfg.backbone, paths)
+        self._handles.append(model._register_load_state_dict_pre_hook(_legacy_loader(self)))
+        _LEARNERS[model] = self
+        print_log(self.plan.format(), logger='current')
 
-            def build(meth, kind):
-                if leap_path != kind or not leap:
-                    return meth.build_head(j, n_local, feat, self.task)
-                head = meth.build_head(j, n_local, self._feature_info(shapes[leap[-1]]),
-                                       self.task)
-                return LeapAugmentedHead(
-                    blocks=[model.get_submodule(p) for p in leap], sources=leap,
-                    head=head, momentum=mlaan.get('momentum', 0.995))
+    @staticmethod
+    def of(model: nn.Module) -> Optional['LocalLearner']:
+        """The learner installed on ``model`` (None if there is none)."""
+        return _LEARNERS.get(model)
 
-            if with_ind and (first_ind or j > 0 or not self.hilo):
-                self.heads[f'm{j + 1}'] = build(ind_method, 'independent')
-            if self.hilo and j >= self.window - 1:
-                self.cascade_heads[f'm{j + 1}'] = build(main, 'cascade')
-
-        self._armed = False
-        self._handles: List = []
-        self._backward = None  # set by the optim wrapper
-        # callback(m): module m's gradients are final (the optim wrapper
-        # launches their all-reduce while the forward goes on)
-        self.on_module_done = None
-        self._reset()
-        self.to(self._device())
-        if is_distributed() and get_world_size() > 1:
-            uses_sync_bn = any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
-            # the heads follow the model's choice; torch SyncBN needs CUDA
-            if uses_sync_bn and self._device().type == 'cuda':
-                for name, child in list(self.named_children()):
-                    setattr(self, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
-            for t in list(self.parameters()) + list(self.buffers()):
-                broadcast(t.data, src=0)  # heads are built after DDP wrapping
-        model.add_module('local_learner', self)
-        self._install_hooks()
-
-    # ----------------------------------------------------------- construction
     @property
     def model(self) -> nn.Module:
-        return self._model[0]
+        return self._model()
 
-    def _device(self) -> torch.device:
-        p = next(self.model.parameters(), None)
-        return p.device if p is not None else torch.device('cpu')
+    @property
+    def boundaries(self) -> List[str]:
+        return list(self.plan.boundaries)
 
-    def _default_probe_size(self) -> Tuple[int, int]:
-        backbone = self.model.get_submodule(self.backbone_path)
-        size = getattr(backbone, 'img_size', None)
-        if size is not None:
-            return (size, size) if isinstance(size, int) else tuple(size)
-        return _PROBE_SIZES.get(type(backbone).__name__, (64, 64))
+    @property
+    def features(self) -> List[FeatureInfo]:
+        """What each boundary's heads see (channels, map size, stride)."""
+        return [self.probe.feature(b) for b in self.plan.boundaries]
 
-    @torch.no_grad()
-    def _probe(self) -> Tuple[Dict[str, torch.Size], Dict[str, float]]:
-        """Run the backbone once on a dummy input: output shape of every block
-        and its activation cost (elements of all its leaf-module outputs)."""
-        model = self.model
-        paths = block_paths(model, self.backbone_path)
-        backbone = model.get_submodule(self.backbone_path)
-        shapes: Dict[str, torch.Size] = {}
-        costs = {p: 0. for p in paths}
-        current = [None]
-        handles = []
+    @property
+    def num_modules(self) -> int:
+        return self.plan.num_modules
 
-        def enter(path):
-            def hook(mod, args):
-                current[0] = path
-            return hook
+    def head(self, hp: HeadPlan) -> nn.Module:
+        heads = self.heads if hp.kind == 'independent' else self.cascade_heads
+        return heads[f'm{hp.module + 1}']
 
-        def leave(path):
-            def hook(mod, args, out):
-                if isinstance(out, torch.Tensor):
-                    shapes[path] = out.shape
-            return hook
-
-        def leaf(mod, args, out):
-            # layers before the first listed block (a deep stem before the
-            # max-pool) belong to the first module: count them there
-            if isinstance(out, torch.Tensor):
-                costs[current[0] or paths[0]] += out.numel()
-
-        for p in paths:
-            m = model.get_submodule(p)
-            handles += [m.register_forward_pre_hook(enter(p)), m.register_forward_hook(leave(p))]
-        for m in backbone.modules():
-            if len(list(m.children())) == 0:
-                handles.append(m.register_forward_hook(leaf))
-        training = backbone.training
-        backbone.eval()
-        try:
-            x = torch.zeros(2, 3, *self.probe_size, device=self._device())
-            backbone(x)
-        finally:
-            backbone.train(training)
-            for h in handles:
-                h.remove()
-        self._probe_grid = getattr(backbone, 'patch_resolution', None)
-        self._extra_tokens = int(getattr(backbone, 'num_extra_tokens', 0))
-        missing = [p for p in paths if p not in shapes]
-        if missing:
-            raise ValueError(f'blocks {missing[:3]} returned no tensor during the probe; '
-                             'give explicit local.boundaries')
-        return shapes, costs
-
-    def _feature_info(self, shape: torch.Size) -> FeatureInfo:
-        if len(shape) == 4:
-            return FeatureInfo(shape[1], (shape[2], shape[3]),
-                               max(self.probe_size[0] // shape[2], 1))
-        if len(shape) == 3 and self._probe_grid is not None:
-            grid = tuple(self._probe_grid)
-            return FeatureInfo(shape[2], grid, max(self.probe_size[0] // grid[0], 1), True)
-        raise ValueError(f'unsupported boundary output shape {tuple(shape)}')
-
-    def _install_hooks(self) -> None:
-        model = self.model
-        backbone = model.get_submodule(self.backbone_path)
-        self._handles.append(model.register_forward_pre_hook(self._capture, with_kwargs=True))
-        self._handles.append(model.register_forward_hook(self._check_complete))
-        for j, path in enumerate(self.boundaries):
-            self._handles.append(
-                model.get_submodule(path).register_forward_hook(self._boundary_hook(j)))
-        # tag stage/block outputs with the module that produced them
-        tagged = {id(m): m for _, m in backbone.named_children()}
-        for p in block_paths(model, self.backbone_path):
-            m = model.get_submodule(p)
-            tagged[id(m)] = m
-        for m in tagged.values():
-            self._handles.append(m.register_forward_hook(self._tag))
-        self._handles.append(backbone.register_forward_hook(self._detach_stale))
-        patch_embed = getattr(backbone, 'patch_embed', None)
-        if isinstance(patch_embed, nn.Module):
-            self._handles.append(patch_embed.register_forward_hook(self._record_grid))
+    def _distribute(self, model: nn.Module) -> None:
+        """Heads are built after DDP wrapping: same initial weights on every
+        rank, and SyncBN where the model uses it (torch SyncBN needs CUDA)."""
+        if not (is_distributed() and get_world_size() > 1):
+            return
+        uses_sync_bn = any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
+        if uses_sync_bn and next(self.parameters(), torch.empty(0)).is_cuda:
+            for name, child in list(self.named_children()):
+                setattr(self, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
+        for t in list(self.parameters()) + list(self.buffers()):
+            broadcast(t.data, src=0)
 
     def remove(self) -> None:
-        """Uninstall the hooks (the heads stay in the model)."""
+        """Uninstall the hooks (the heads stay)."""
         for h in self._handles:
             h.remove()
         self._handles = []
+        if _LEARNERS.get(self.model) is self:
+            del _LEARNERS[self.model]
 
-    # -------------------------------------------------------------- arming
-    def bind_backward(self, backward) -> None:
-        """``backward(loss)``: the optim wrapper's scaled, uncounted backward."""
-        self._backward = backward
 
-    def leap_heads(self) -> List[nn.Module]:
+    # ------------------------------------------------------------------ steps
+    @contextlib.contextmanager
+    def armed(self, backward: Backward,
+              on_module_done: Optional[ModuleDone] = None) -> Iterator[LocalStep]:
+        """Arm the hooks for one training forward; yields the step, whose
+        ``finish()`` is called after the task loss's backward."""
+        if self.training != self.model.training:  # follow Runner's train()/eval()
+            self.train(self.model.training)
+        self._sync_leaps()
+        step = LocalStep(self, backward, on_module_done)
+        self.current_step = step
+        try:
+            yield step
+        finally:
+            self.current_step = None
+
+    def leap_heads(self) -> List[LeapAugmentedHead]:
         """MLAAN leap-augmented heads, in module order."""
         return [h for h in self.modules() if isinstance(h, LeapAugmentedHead)]
 
     def _sync_leaps(self) -> None:
+        """Copies take the live blocks' weights at the first armed forward,
+        after the Runner's weight init (a ``synced`` buffer keeps resumed
+        copies intact)."""
         for h in self.leap_heads():
             if not bool(h.synced):
                 h.sync_from([self.model.get_submodule(p) for p in h.sources])
 
     def update_ema(self) -> None:
-        """MLAAN: EMA copies follow their live blocks, once per iteration
-        (before the optimizer step, as the authors' code)."""
-        heads = self.leap_heads()
-        if self.ema_mode == 'last':
-            heads = heads[-1:]
-        for h in heads:
-            h.update_ema(self.model.get_submodule(h.sources[0]))
-
-    @contextlib.contextmanager
-    def armed(self):
-        self._sync_leaps()
-        self._reset()
-        self._armed = True
-        try:
-            yield
-        finally:
-            self._armed = False
-
-    def _reset(self) -> None:
-        self._cur = 0
-        self._targets = None
-        self._out: Dict[int, torch.Tensor] = {}
-        self._inp: Dict[int, torch.Tensor] = {}
-        self._stop: Dict[int, torch.Tensor] = {}
-        self._token_grid: Optional[Tuple[int, int]] = None
-        self.log_vars: Dict[str, torch.Tensor] = {}
-
-    # --------------------------------------------------------------- hooks
-    def _capture(self, module, args, kwargs):
-        if not self._armed:
-            return None
-        mode = kwargs.get('mode', args[2] if len(args) > 2 else 'tensor')
-        if mode != 'loss':
-            return None
-        inputs = kwargs.get('inputs', args[0] if args else None)
-        samples = kwargs.get('data_samples', args[1] if len(args) > 1 else None)
-        self._reset()
-        self._targets = self.adapter(inputs, samples, getattr(module, 'data_preprocessor', None))
-        return None
-
-    def _check_complete(self, module, args, output):
-        if self._armed and self._targets is not None and self._cur != self.num_modules - 1:
-            missing = self.boundaries[self._cur]
-            raise RuntimeError(f'local boundary {missing!r} was not executed in the forward '
-                               'pass: check local.boundaries against the model')
-        return None
-
-    def _tag(self, module, args, output):
-        if self._armed and isinstance(output, torch.Tensor):
-            setattr(output, _TAG, self._cur)
-        return None
-
-    def _detach_stale(self, module, args, output):
-        """Stage outputs produced by an earlier (finished) module leave it
-        detached: a neck or E2E auxiliary head must not reach back."""
-        if not self._armed or self._targets is None:
-            return None
-
-        def fix(t):
-            if isinstance(t, torch.Tensor) and getattr(t, _TAG, self._cur) < self._cur:
-                return t.detach()
-            return t
-
-        if isinstance(output, torch.Tensor):
-            return fix(output)
-        if isinstance(output, (tuple, list)):
-            return type(output)(fix(t) for t in output)
-        return None
-
-    def _boundary_hook(self, j: int):
-        def hook(module, args, output):
-            if not self._armed or self._targets is None:
-                return None
-            if not isinstance(output, torch.Tensor):
-                raise TypeError(f'boundary {self.boundaries[j]} must return a tensor, '
-                                f'got {type(output).__name__}')
-            if self._cur != j:
-                raise RuntimeError(f'local boundary {self.boundaries[j]} ran out of order')
-            return self._on_boundary(j, output)
-        return hook
-
-    # ------------------------------------------------------- routing per module
-    def _checked_backward(self, name: str):
-        def backward(loss: torch.Tensor) -> None:
-            if self.check_finite and not torch.isfinite(loss.detach()).all():
-                raise FloatingPointError(
-                    f'local loss {name} is {loss.item()} at module {name.split(".")[1]} '
-                    f'({self.boundaries[int(name.split(".")[1][1:]) - 1]}): lower the '
-                    'learning rate, add gradient clipping (optim_wrapper.clip_grad) or check '
-                    'the inputs')
-            self._backward(loss)
-        return backward
-
-    def _head_grad(self, head: nn.Module, h: torch.Tensor, weight: float,
-                   patched: bool, name: str) -> Optional[torch.Tensor]:
-        """Run one head on a detached leaf copy of ``h``; return dL/dh."""
-        leaf = h.detach().requires_grad_()
-        feat = _as_map(leaf, self._grid(h), self._extra_tokens)
-        out_size = tuple(self._targets.inputs.shape[-2:])
-        backward = self._checked_backward(name)
-        if patched:
-            losses = run_head_patched(head, feat, self._targets, out_size, weight,
-                                      backward, self.patches)
-        else:
-            losses = run_head(head, feat, self._targets, out_size, weight, backward)
-        for k, v in losses.items():
-            self.log_vars[f'{name}.{k}'] = v
-        return leaf.grad
-
-    def _grid(self, h: torch.Tensor) -> Optional[Tuple[int, int]]:
-        """Token grid of this forward: read from the patch embedding (which
-        pads inputs that are not a multiple of the patch size)."""
-        if h.dim() != 3 or self._probe_grid is None:
-            return None
-        if self._token_grid is not None:
-            return self._token_grid
-        gh0, gw0 = self._probe_grid
-        ih, iw = self._targets.inputs.shape[-2:]
-        return (math.ceil(ih * gh0 / self.probe_size[0]), math.ceil(iw * gw0 / self.probe_size[1]))
-
-    def _record_grid(self, module, args, output):
-        """mmpretrain's PatchEmbed returns (tokens, (h, w))."""
-        if self._armed and isinstance(output, tuple) and len(output) == 2 \
-                and isinstance(output[1], (tuple, list)):
-            self._token_grid = tuple(int(v) for v in output[1])
-        return None
-
-    def _on_boundary(self, j: int, h: torch.Tensor) -> torch.Tensor:
-        key = f'm{j + 1}'
-        self._out[j] = h
-        if key in self.heads:
-            g = self._head_grad(self.heads[key], h, self.w_ind, self.pff_independent,
-                                f'local.{key}')
-            self._add_stop(j, g)
-        if key in self.cascade_heads:
-            g = self._head_grad(self.cascade_heads[key], h, self.w_cas, self.pff_cascade,
-                                f'local.{key}.cascade')
-            self._propagate(j, g, j - self.window + 1)
-        if j - self.window + 1 >= 0:
-            self._flush(j - self.window + 1)
-        nxt = h.detach()
-        if self.window > 1:
-            nxt.requires_grad_()
-            self._inp[j + 1] = nxt
-        self._cur = j + 1
-        return nxt
-
-    def _add_stop(self, m: int, g: Optional[torch.Tensor]) -> None:
-        if g is not None:
-            self._stop[m] = g if m not in self._stop else self._stop[m] + g
-
-    def _propagate(self, top: int, g: Optional[torch.Tensor], start: int) -> None:
-        """Carry the gradient ``g`` at module ``top``'s output down to module
-        ``start`` (the window's first module), where it stops."""
-        start = max(start, 0)
-        m = top
-        while g is not None and m > start:
-            inp = self._inp[m]
-            torch.autograd.backward(self._out[m], g, retain_graph=True)
-            g, inp.grad = inp.grad, None
-            m -= 1
-        self._add_stop(start, g)
-
-    def _flush(self, m: int) -> None:
-        """Apply everything that stops at module m, then free its graph."""
-        out = self._out.pop(m, None)
-        g = self._stop.pop(m, None)
-        if out is not None and g is not None and out.requires_grad:
-            torch.autograd.backward(out, g)
-        if m in self._inp:
-            self._inp.pop(m).grad = None
-        if self.on_module_done is not None:
-            self.on_module_done(m)
-
-    def finish(self) -> None:
-        """After the task loss's backward: close the last cascade window
-        (the task loss reaches back k-1 modules, weighted by the cascade
-        weight) and apply what is left."""
-        last = self.num_modules - 1
-        if self.hilo and last >= 1:
-            inp = self._inp.get(last)
-            g = None if inp is None or inp.grad is None else inp.grad * self.w_cas
-            if inp is not None:
-                inp.grad = None
-            self._propagate(last - 1, g, last - self.window + 1)
-        for m in sorted(self._out):
-            self._flush(m)
-        if self.ema_mode is not None:
-            self.update_ema()
-        self._inp.clear()
-        self._stop.clear()
-        self._targets = None
+        """MLAAN: EMA copies follow their live blocks once per iteration,
+        before the optimizer step (as the authors' code)."""
+        for hp in self.plan.heads:
+            if hp.ema:
+                head = self.head(hp)
+                head.update_ema(self.model.get_submodule(head.sources[0]))

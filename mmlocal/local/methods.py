@@ -4,30 +4,13 @@ A method knows its loss and its per-module hyper-parameters (InfoPro's
 lambda schedules over the module index); the engine tells it the module's
 feature (channels, map size) and the task, so users never type channels.
 """
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch.nn as nn
 from mmengine.config import ConfigDict
 
 from mmlocal.registry import LOCAL_METHODS, MODELS
-
-
-@dataclass
-class FeatureInfo:
-    """What a local head receives: a (B, C, H, W) map (ViT tokens are
-    reshaped to their patch grid, ``tokens=True``). ``stride``: input pixels
-    per feature pixel (the ViT patch size)."""
-    channels: int
-    spatial: Tuple[int, int]
-    stride: int = 1
-    tokens: bool = False
-
-
-@dataclass
-class TaskInfo:
-    task: str  # 'classification' | 'segmentation' | 'detection'
-    num_classes: int
+from mmlocal.structures import FeatureInfo, TaskInfo
 
 
 def default_classifier(task: TaskInfo, feat: FeatureInfo) -> dict:
@@ -65,6 +48,10 @@ class LocalMethod:
                    task: TaskInfo) -> nn.Module:
         raise NotImplementedError
 
+    def loss_weights(self, index: int, num_local: int) -> Dict[str, float]:
+        """The weights of this method's loss terms at module ``index``."""
+        raise NotImplementedError
+
 
 def _cfg(cfg: Optional[dict], default: dict) -> dict:
     return ConfigDict(default if cfg is None else cfg)
@@ -84,6 +71,9 @@ class DGL(LocalMethod):
         self.loss_weight = loss_weight
         self.task_loss = task_loss
 
+    def loss_weights(self, index, num_local):
+        return dict(cls=float(self.loss_weight))
+
     def build_head(self, index, num_local, feat, task):
         return MODELS.build(dict(
             type='ClassifierHead', in_channels=feat.channels,
@@ -99,12 +89,13 @@ class InfoPro(LocalMethod):
 
     ``recon_weights`` = (ixx_1, ixx_2) and ``task_weights`` = (ixy_1, ixy_2)
     are the ends of the linear schedules over module index
-    (ALGORITHMS.md §2.1-2.2). ``task_loss``: 'softmax' (CE) or 'contrast'
+    (ALGORITHMS.md §2.1-2.2; the defaults are InfoPro's ResNet-32 K=16 ends,
+    which leave no module without a loss). ``task_loss``: 'softmax' (CE) or 'contrast'
     (SupCon on a 128-d projection).
     """
 
-    def __init__(self, recon_weights: Tuple[float, float] = (5., 0.),
-                 task_weights: Tuple[float, float] = (0.5, 0.),
+    def __init__(self, recon_weights: Tuple[float, float] = (5., 0.2),
+                 task_weights: Tuple[float, float] = (0.05, 0.5),
                  task_loss: str = 'softmax', classifier: Optional[dict] = None,
                  decoder: Optional[dict] = None, feature_dim: int = 128) -> None:
         self.recon_weights = tuple(recon_weights)
@@ -113,6 +104,10 @@ class InfoPro(LocalMethod):
         self.classifier = classifier
         self.decoder = decoder
         self.feature_dim = feature_dim
+
+    def loss_weights(self, index, num_local):
+        return dict(recon=linear_schedule(self.recon_weights, index, num_local),
+                    task=linear_schedule(self.task_weights, index, num_local))
 
     def build_head(self, index, num_local, feat, task):
         return MODELS.build(dict(
@@ -136,6 +131,9 @@ class PredSim(LocalMethod):
         self.dim_in_decoder = dim_in_decoder
         self.loss_weight = loss_weight
 
+    def loss_weights(self, index, num_local):
+        return dict(predsim=float(self.loss_weight))
+
     def build_head(self, index, num_local, feat, task):
         if task.task == 'segmentation':
             raise ValueError('PredSim is defined for classification targets only; '
@@ -150,7 +148,7 @@ class PredSim(LocalMethod):
 def build_method(cfg) -> LocalMethod:
     args = dict(ConfigDict(cfg))
     name = args.pop('type', None)
-    cls = LOCAL_METHODS.module_dict.get(name)  # direct: independent of the default scope
+    cls = LOCAL_METHODS.get(name)
     if cls is None:
         raise ValueError(f'unknown local method {name!r}: choose one of '
                          f'{sorted(LOCAL_METHODS.module_dict)}')

@@ -4,44 +4,13 @@ Reading them there (not from the dataset) means batch augmentations such as
 Mixup/CutMix give the local heads the same soft labels as the task head, and
 the reconstruction target is the very image the backbone saw.
 """
-from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
 
 from mmlocal.registry import TARGET_ADAPTERS
-
-
-@dataclass
-class LocalTargets:
-    """Targets of one training batch, shared by every local head."""
-    inputs: torch.Tensor
-    preprocessor: Optional[nn.Module] = None
-    labels: Optional[torch.Tensor] = None  # (B,) hard or (B, C) soft
-    seg: Optional[torch.Tensor] = None  # (B, H, W), ignore_index = unlabelled
-    ignore_index: int = 255
-    _image01: Optional[torch.Tensor] = field(default=None, repr=False)
-
-    @property
-    def image01(self) -> torch.Tensor:
-        """The input image de-normalised to [0, 1], the InfoPro BCE target."""
-        if self._image01 is None:
-            x = self.inputs.detach().float()
-            pre = self.preprocessor
-            if pre is not None and getattr(pre, '_enable_normalize', False):
-                x = x * pre.std.float() + pre.mean.float()
-            self._image01 = (x / 255.).clamp(0, 1)
-        return self._image01
-
-    def region(self, rows: slice, cols: slice) -> 'LocalTargets':
-        """Targets of an image region (PFF per-patch losses)."""
-        return LocalTargets(
-            inputs=self.inputs[..., rows, cols], preprocessor=self.preprocessor,
-            labels=self.labels,
-            seg=None if self.seg is None else self.seg[..., rows, cols],
-            ignore_index=self.ignore_index,
-            _image01=None if self._image01 is None else self._image01[..., rows, cols])
+from mmlocal.structures import LocalTargets
 
 
 class TargetAdapter:
@@ -117,12 +86,12 @@ def build_target_adapter(model: nn.Module, task: Optional[str] = None) -> Target
     """The adapter for ``task`` or for the model's class (walking its MRO)."""
     names = [task] if task else [c.__name__ for c in type(model).__mro__]
     for name in names:
-        cls = TARGET_ADAPTERS.module_dict.get(name)
-        if cls is not None:  # looked up directly: independent of the default scope
+        cls = TARGET_ADAPTERS.get(name)
+        if cls is not None:
             adapter = cls()
             break
     else:
         raise ValueError(
             f'mmlocal does not know how to read targets for {type(model).__name__}; '
-            f"set local.task to one of {sorted(set(TARGET_ADAPTERS.module_dict))}")
+            f"set local.task to one of {sorted(set(TARGET_ADAPTERS.module_dict.keys()))}")
     return adapter

@@ -1,2 +1,2 @@
 from . import backbones  # noqa: F401  (registers CifarResNet)
-from . import heads  # noqa: F401  (the lead's auxiliary heads)
+from . import heads  # noqa: F401  (registers the local heads)

@@ -151,22 +151,15 @@ def set_default_collate(cfg) -> None:
 
 
 def enable_amp(cfg) -> None:
-    """Apply ``--amp`` to the optim wrapper (local learning does its own AMP).
-
-    ``LocalLearningOptimWrapper`` scales every local backward itself, so it
-    takes a flag; any other wrapper becomes mmengine's ``AmpOptimWrapper``,
-    as mmpretrain's ``tools/train.py`` does.
-    """
+    """Apply ``--amp``: the standard type swap to mmengine's ``AmpOptimWrapper``
+    (the local-learning constructor composes it with local learning)."""
     if not torch.cuda.is_available():
         raise RuntimeError(
             '--amp needs a CUDA GPU (automatic mixed precision with a '
             'loss scaler); none is available here. Run without --amp.')
     optim_wrapper = cfg.optim_wrapper
-    if optim_wrapper.get('type', 'OptimWrapper') == 'LocalLearningOptimWrapper':
-        optim_wrapper['amp'] = True
-    else:
-        optim_wrapper['type'] = 'AmpOptimWrapper'
-        optim_wrapper.setdefault('loss_scale', 'dynamic')
+    optim_wrapper['type'] = 'AmpOptimWrapper'
+    optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
 def enable_auto_scale_lr(cfg) -> None:

@@ -23,6 +23,7 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
+from mmlocal.local import LocalLearner
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(ROOT, 'configs')
@@ -96,14 +97,15 @@ def test_split_on_resnet101(name, resnet101_segmentor):
     cfg = load(name)
     bounds, window, patches = LOCAL[name]
     build_optim_wrapper(model, cfg.optim_wrapper)  # replaces an earlier learner
-    learner = model.local_learner
+    learner = LocalLearner.of(model)
     assert learner.boundaries == bounds
-    assert (learner.window, learner.patches) == (window, patches)
+    hilo, pff = learner.cfg.hilo, learner.cfg.pff
+    assert (hilo.cascade if hilo else 1, pff.patches if pff else 1) == (window, patches)
     assert [f.channels for f in learner.features] == [1024] * len(bounds)
     assert sorted(learner.heads) == [f'm{j + 1}' for j in range(len(bounds))]
     if window > 1:  # HiLo: cascade heads from module k on
         assert sorted(learner.cascade_heads) == ['m2', 'm3']
-        assert (learner.w_ind, learner.w_cas) == (0.001, 0.999)
+        assert (hilo.independent_weight, hilo.cascade_weight) == (0.001, 0.999)
     for head in list(learner.heads.values()) + list(learner.cascade_heads.values()):
         assert isinstance(head.classifier, SegAuxClassifier)
         assert isinstance(head.decoder, UpsampleDecoder)
@@ -126,7 +128,7 @@ def test_any_split_by_name(local, bounds, resnet101_segmentor):
     base.local.pop('split')
     base.local.update(local)
     build_optim_wrapper(resnet101_segmentor, base)
-    assert resnet101_segmentor.local_learner.boundaries == bounds
+    assert LocalLearner.of(resnet101_segmentor).boundaries == bounds
 
 
 # ------------------------------------------------- the tools, end to end

@@ -59,7 +59,7 @@ def _train_and_validate(cfg: Config):
 
 
 def _check_local(runner, scalars, name: str) -> None:
-    learner = getattr(runner.model, 'local_learner', None)
+    learner = LocalLearner.of(runner.model)
     if name.endswith('_e2e'):
         assert learner is None
         return
@@ -84,7 +84,7 @@ def test_imagenet_config_trains_and_evaluates(name, tmp_path):
     cfg = _short_run(cfg, tmp_path, IMAGENET_MINI, train, test, TRAIN_INDICES)
     runner, scalars = _train_and_validate(cfg)
     _check_local(runner, scalars, name)
-    learner = getattr(runner.model, 'local_learner', None)
+    learner = LocalLearner.of(runner.model)
     if learner is not None:
         head = learner.heads['m1'] if learner.heads else learner.cascade_heads['m2']
         if name.endswith('_k2'):  # InfoPro's ImageNet psi and w (§2.5) on layer2[0]
@@ -100,7 +100,7 @@ def test_imagenet_config_trains_and_evaluates(name, tmp_path):
                                           'backbone.layer3.17']
         if 'hpff' in name:  # the authors' ImageNet HiLo: cascades only, PFF 2x2
             assert len(learner.heads) == 0 and set(learner.cascade_heads) == {'m2', 'm3'}
-            assert learner.patches == 2
+            assert learner.cfg.pff.patches == 2
             assert 'train/local.m2.cascade.loss_recon' in scalars
 
 
@@ -119,7 +119,7 @@ def test_vit_b16_config_trains_and_evaluates(name, tmp_path):
                      train_indices=list(range(0, 2000, 250)), val_indices=8)
     runner, scalars = _train_and_validate(cfg)
     _check_local(runner, scalars, name)
-    learner = getattr(runner.model, 'local_learner', None)
+    learner = LocalLearner.of(runner.model)
     if learner is not None:
         assert learner.num_modules == 12
         assert learner.boundaries == [f'backbone.layers.{i}' for i in range(11)]

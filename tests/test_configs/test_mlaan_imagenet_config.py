@@ -1,6 +1,7 @@
 """The ImageNet ResNet-34 K=17 MLAAN config trains and evaluates (real images)."""
 import os.path as osp
 
+from mmlocal.local import LocalLearner
 from mmengine.config import Config
 
 from test_configs.test_imagenet_vit_configs import (CONFIGS, IMAGENET_MINI, TRAIN_INDICES,
@@ -17,7 +18,7 @@ def test_resnet34_mlaan_k17_trains(tmp_path):
     cfg = _short_run(cfg, tmp_path, IMAGENET_MINI, train, test, TRAIN_INDICES)
     runner, scalars = _train_and_validate(cfg)
     _check_local(runner, scalars, 'resnet34_imagenet_dgl_mlaan_k17')
-    learner = runner.model.local_learner
+    learner = runner.LocalLearner.of(model)
     assert learner.num_modules == 17 and learner.boundaries[0] == 'backbone.maxpool'
     leaps = learner.leap_heads()
     assert len(leaps) == 14  # cascade windows of 3 over 16 local modules

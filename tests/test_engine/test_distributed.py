@@ -17,6 +17,8 @@ import torch
 
 from conftest import build_classifier, cifar_batch
 
+from mmlocal.local import LocalLearner
+
 B = 4        # per-rank batch; the single process gets 2B
 STEPS = 3
 WORLD = 2
@@ -53,14 +55,22 @@ def _iters(name: str) -> int:
     return STEPS * CASES[name].get('accumulative_counts', 1)
 
 
+def _parts(model: torch.nn.Module) -> dict:
+    """The model and, beside it, its local heads (when it has any)."""
+    learner = LocalLearner.of(model)
+    return dict(model=model, **({} if learner is None else dict(local_learner=learner)))
+
+
 def _freeze_bn(model: torch.nn.Module) -> None:
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.eval()
+    for part in _parts(model).values():
+        for m in part.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.eval()
 
 
 def _state(model: torch.nn.Module) -> dict:
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return {f'{name}.{k}': v.detach().clone()
+            for name, part in _parts(model).items() for k, v in part.state_dict().items()}
 
 
 def train(name: str, rank: int = 0, world: int = 1):

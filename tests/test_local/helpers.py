@@ -96,7 +96,7 @@ def local_step_grads(model, wrapper, data) -> Dict[str, torch.Tensor]:
         losses = model._run_forward(data, mode='loss')
     loss, _ = model.parse_losses(losses)
     wrapper.backward(loss)
-    wrapper.learner.finish()
+    wrapper.finish_local_step()
     return {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
 
 

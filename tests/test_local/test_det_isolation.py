@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from mmlocal.local import LocalLearner
 from test_local.helpers import (assert_grad_close, build_local, features, grads_of,
                                 head_loss, local_step_grads, module_param_names)
 
@@ -61,7 +62,7 @@ def test_detector_module1_isolated_from_fpn_and_heads(detector):
     model = detector
     wrapper = build_local(model, dict(boundaries=['backbone.layer3.0'], method=dict(type='DGL')),
                           lr=0.01)
-    learner = model.local_learner
+    learner = LocalLearner.of(model)
     assert learner.task.num_classes == 2
     data = model.data_preprocessor(frame_batch(), True)
     got = local_step_grads(model, wrapper, data)
@@ -95,4 +96,4 @@ def test_detector_trains_through_train_step(detector):
     wrapper = build_local(model, dict(num_modules=3, method=dict(type='InfoPro')), lr=0.01)
     log = model.train_step(frame_batch(), wrapper)
     assert all(torch.isfinite(v) for v in log.values())
-    assert len(model.local_learner.heads) == 2
+    assert len(LocalLearner.of(model).heads) == 2

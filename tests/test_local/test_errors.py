@@ -6,6 +6,7 @@ import torch
 
 from conftest import build_classifier, cifar_batch
 from test_local.helpers import build_local
+from mmlocal.local import LocalLearner
 
 
 def test_k_larger_than_blocks():
@@ -28,7 +29,7 @@ def test_boundaries_out_of_order():
 
 def test_unknown_method():
     model = build_classifier(depth=20)
-    with pytest.raises(ValueError, match="unknown local method 'Backprop'.*DGL"):
+    with pytest.raises(ValueError, match="'Backprop' is not a local method.*DGL"):
         build_local(model, dict(num_modules=2, method=dict(type='Backprop')))
 
 
@@ -64,9 +65,13 @@ def test_local_without_constructor():
 def test_amp_needs_cuda():
     if torch.cuda.is_available():
         pytest.skip('has a GPU')
+    from mmengine.optim import build_optim_wrapper
     model = build_classifier(depth=20)
     with pytest.raises(RuntimeError, match='needs a CUDA GPU'):
-        build_local(model, dict(num_modules=2, method=dict(type='DGL')), amp=True)
+        build_optim_wrapper(model, dict(type='AmpOptimWrapper',
+                                        constructor='LocalLearningOptimWrapperConstructor',
+                                        optimizer=dict(type='SGD', lr=0.1),
+                                        local=dict(num_modules=2)))
 
 
 def test_nan_local_loss_names_the_module():
@@ -74,6 +79,6 @@ def test_nan_local_loss_names_the_module():
     wrapper = build_local(model, dict(num_modules=4, method=dict(type='DGL'),
                                       probe_size=(32, 32)))
     with torch.no_grad():
-        model.local_learner.heads['m2'].classifier.fcs[-1].weight.fill_(math.nan)
+        LocalLearner.of(model).heads['m2'].classifier.fcs[-1].weight.fill_(math.nan)
     with pytest.raises(FloatingPointError, match='local loss local.m2 is nan at module m2'):
         model.train_step(cifar_batch(8), wrapper)

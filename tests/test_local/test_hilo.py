@@ -1,10 +1,12 @@
 """HPFF hierarchical supervision: gradient routing of independent and cascade
 losses, checked against an independent computation of every loss."""
 import copy
+import dataclasses
 
 import pytest
 import torch
 
+from mmlocal.local import LocalLearner
 from conftest import build_classifier, cifar_batch
 from test_local.helpers import (assert_grad_close, build_local, features, grads_of, head_loss,
                                 local_step_grads, module_param_names, task_loss)
@@ -15,7 +17,7 @@ def expected_grads(model, data, k, w_ind, w_cas, first_independent=True):
     recomputed with its own graph cut: the independent loss of module j cut
     at j's input; the cascade loss of window (j-k+1..j) cut at the window's
     input; the task loss cut at the last window's input."""
-    learner = model.local_learner
+    learner = LocalLearner.of(model)
     bounds = learner.boundaries
     K = len(bounds) + 1
     targets = learner.adapter(data['inputs'], data['data_samples'], model.data_preprocessor)
@@ -59,12 +61,13 @@ def test_hilo_gradient_routing(k, method):
     model = build_classifier(depth=20)
     wrapper = build_local(model, dict(num_modules=5, method=method, probe_size=(32, 32),
                                       hilo=dict(cascade=k)))
-    learner = model.local_learner
+    learner = LocalLearner.of(model)
     assert set(learner.heads) == {f'm{j}' for j in range(1, 5)}
     assert set(learner.cascade_heads) == {f'm{j}' for j in range(k, 5)}
     data = model.data_preprocessor(cifar_batch(8), True)
     got = local_step_grads(model, wrapper, data)
-    want, owner = expected_grads(model, data, k, learner.w_ind, learner.w_cas)
+    want, owner = expected_grads(model, data, k, learner.cfg.hilo.independent_weight,
+                                 learner.cfg.hilo.cascade_weight)
     for n, j in owner.items():
         assert_grad_close(got[n], want[n], msg=n)
 
@@ -76,15 +79,16 @@ def test_cascade_reaches_exactly_its_window():
     wrapper = build_local(model, dict(num_modules=5, method=dict(type='DGL'),
                                       probe_size=(32, 32),
                                       hilo=dict(cascade=2, independent=False)))
-    learner = model.local_learner
+    learner = LocalLearner.of(model)
     assert len(learner.heads) == 0
-    for key in ('m2', 'm4'):  # keep the window ending at m3 = modules 2,3 (1-based)
-        del learner.cascade_heads[key]
+    # keep the window ending at m3 = modules 2,3 (1-based)
+    learner.plan = dataclasses.replace(
+        learner.plan, heads=tuple(h for h in learner.plan.heads if h.key == 'm3.cascade'))
     data = model.data_preprocessor(cifar_batch(8), True)
     wrapper.zero_grad()
     with wrapper.optim_context(model):
         model._run_forward(data, mode='loss')
-    learner.finish()  # no task backward: only the cascade of window (2, 3)
+    wrapper.finish_local_step()  # no task backward: only the cascade of window (2, 3)
     bounds = learner.boundaries
     for j in range(5):
         grads = [p.grad for n, p in model.named_parameters()
@@ -97,8 +101,8 @@ def test_authors_cifar_variant_first_module_has_no_independent_head():
     model = build_classifier(depth=20)
     build_local(model, dict(num_modules=4, method=dict(type='DGL'), probe_size=(32, 32),
                             hilo=dict(cascade=2, first_independent=False)))
-    assert 'm1' not in model.local_learner.heads
-    assert 'm2' in model.local_learner.heads
+    assert 'm1' not in LocalLearner.of(model).heads
+    assert 'm2' in LocalLearner.of(model).heads
 
 
 def test_k1_reduces_to_plain_method():
@@ -111,7 +115,7 @@ def test_k1_reduces_to_plain_method():
                                       probe_size=(32, 32),
                                       hilo=dict(cascade=1, independent=False,
                                                 cascade_weight=1.0)))
-    hilo_model.local_learner.cascade_heads.load_state_dict(base.local_learner.heads.state_dict())
+    LocalLearner.of(hilo_model).cascade_heads.load_state_dict(LocalLearner.of(base).heads.state_dict())
     data = base.data_preprocessor(cifar_batch(8), True)
     gp = local_step_grads(base, wp, data)
     gh = local_step_grads(hilo_model, wh, data)
@@ -121,10 +125,13 @@ def test_k1_reduces_to_plain_method():
 
 
 def test_hilo_k1_modules_equal_e2e():
-    """K=1 with HiLo: no local head at all, exactly E2E."""
+    """K=1 with HiLo: no local head at all, exactly E2E (a window of 2 cannot
+    span the single module: refused)."""
     model = build_classifier(depth=20)
-    build_local(model, dict(num_modules=1, method=dict(type='DGL'), hilo=dict(cascade=2)))
-    assert len(model.local_learner.heads) == len(model.local_learner.cascade_heads) == 0
+    with pytest.raises(ValueError, match='between 1 and 1'):
+        build_local(model, dict(num_modules=1, method=dict(type='DGL'), hilo=dict(cascade=2)))
+    build_local(model, dict(num_modules=1, method=dict(type='DGL'), hilo=dict(cascade=1)))
+    assert len(LocalLearner.of(model).heads) == len(LocalLearner.of(model).cascade_heads) == 0
 
 
 def test_graphs_released_after_step():
@@ -135,6 +142,7 @@ def test_graphs_released_after_step():
     with wrapper.optim_context(model):
         model._run_forward(data, mode='loss')
         # windows of 3: the graphs of the last two local modules are still open
-        assert sorted(model.local_learner._out) == [2, 3]
-    model.train_step(cifar_batch(8), wrapper)
-    assert model.local_learner._out == {} and model.local_learner._inp == {}
+        step = LocalLearner.of(model).current_step
+        assert sorted(step.router.pending) == [2, 3]
+    wrapper.finish_local_step()
+    assert step.router.pending == {} and step.router._inp == {}

@@ -4,6 +4,7 @@ import copy
 import pytest
 import torch
 
+from mmlocal.local import LocalLearner
 from conftest import build_classifier, cifar_batch
 from test_local.helpers import (assert_grad_close, build_local, features, grads_of, head_loss,
                                 local_step_grads, module_param_names)
@@ -19,7 +20,7 @@ def test_gradient_isolation(method):
     """Module j's gradients are those of its own local loss alone."""
     model = build_classifier(depth=20)
     wrapper = build_local(model, dict(num_modules=4, method=method, probe_size=(32, 32)))
-    learner = model.local_learner
+    learner = LocalLearner.of(model)
     data = _preprocess(model, cifar_batch(8))
     got = local_step_grads(model, wrapper, data)
     targets = learner.adapter(data['inputs'], data['data_samples'], model.data_preprocessor)
@@ -38,7 +39,7 @@ def test_later_modules_do_not_change_earlier_gradients():
     wrapper = build_local(model, dict(num_modules=4, method=dict(type='DGL'),
                                       probe_size=(32, 32)))
     data = _preprocess(model, cifar_batch(8))
-    bounds = model.local_learner.boundaries
+    bounds = LocalLearner.of(model).boundaries
     first = module_param_names(model, bounds, 0)
     before = local_step_grads(model, wrapper, data)
     with torch.no_grad():  # change every later module and head
@@ -66,14 +67,14 @@ def test_k1_is_e2e():
     opt = dict(type='SGD', lr=0.1, momentum=0.9)
     e2e_params = _train(e2e, build_optim_wrapper(e2e, dict(optimizer=opt)), batches)
     wrapper = build_local(local, dict(num_modules=1, method=dict(type='DGL')))
-    assert len(local.local_learner.heads) == 0
+    assert len(LocalLearner.of(local).heads) == 0
     local_params = _train(local, wrapper, batches)
     for n, p in e2e_params.items():
         torch.testing.assert_close(local_params[n], p, msg=n)
 
 
 def _freeze_bn(model):
-    for m in model.modules():
+    for m in list(model.modules()) + list(LocalLearner.of(model).modules()):
         if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
             m.eval()
 
@@ -86,7 +87,7 @@ def test_gradient_accumulation_equals_full_batch():
     local = dict(num_modules=4, method=dict(type='InfoPro'), probe_size=(32, 32))
     wa = build_local(a, local)
     wb = build_local(b, local, accumulative_counts=2)
-    b.local_learner.load_state_dict(a.local_learner.state_dict())
+    LocalLearner.of(b).load_state_dict(LocalLearner.of(a).state_dict())
     _freeze_bn(a)
     _freeze_bn(b)
     pa = _train(a, wa, [full])
@@ -135,8 +136,7 @@ def test_memory_is_freed_between_modules():
     data = _preprocess(model, cifar_batch(8))
     with wrapper.optim_context(model):
         model._run_forward(data, mode='loss')
-        assert model.local_learner._out == {}
-        assert model.local_learner._stop == {}
+        assert LocalLearner.of(model).current_step.router.pending == {}
 
 
 def test_vit_input_not_multiple_of_patch_size():
@@ -156,6 +156,28 @@ def test_vit_input_not_multiple_of_patch_size():
     import torch.nn.functional as F
     batch['inputs'] = [F.interpolate(x[None].float(), size=(40, 40)).round().byte()[0]
                        for x in batch['inputs']]
-    log = model.train_step(batch, wrapper)
-    assert torch.isfinite(log['loss'])
-    assert model.local_learner._token_grid == (3, 3)
+    data = model.data_preprocessor(batch, True)
+    with wrapper.optim_context(model):
+        losses = model._run_forward(data, mode='loss')
+        assert LocalLearner.of(model).current_step.token_grid == (3, 3)
+    wrapper.update_params(model.parse_losses(losses)[0])
+    assert torch.isfinite(model.parse_losses(losses)[0])
+
+
+def test_heads_are_beside_the_model_state_and_legacy_keys_load():
+    """The model's state_dict is the toolbox's (no local keys); a checkpoint
+    of the old layout (heads as ``local_learner.*`` model keys) still loads
+    its heads into the learner."""
+    model = build_classifier(depth=20)
+    wrapper = build_local(model, dict(num_modules=4, method=dict(type='DGL'),
+                                      probe_size=(32, 32)))
+    model.train_step(cifar_batch(8), wrapper)
+    assert not any(k.startswith('local_learner.') for k in model.state_dict())
+    assert 'local_learner' in wrapper.state_dict()
+    heads = LocalLearner.of(model).state_dict()
+    legacy = dict(model.state_dict(), **{f'local_learner.{k}': v for k, v in heads.items()})
+    fresh = build_classifier(depth=20, seed=3)
+    build_local(fresh, dict(num_modules=4, method=dict(type='DGL'), probe_size=(32, 32)))
+    fresh.load_state_dict(legacy)  # strict: every legacy key is consumed
+    for k, v in LocalLearner.of(fresh).state_dict().items():
+        torch.testing.assert_close(v, heads[k], msg=k)

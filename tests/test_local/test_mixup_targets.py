@@ -8,13 +8,14 @@ import torch.nn.functional as F
 
 from conftest import cifar_batch, cifar_classifier_cfg
 from test_local.helpers import build_local
+from mmlocal.local import LocalLearner
 
 
 def _record(model):
     """Spy on the targets of every local head, the task head's data samples
     and the backbone's input, during one train_step."""
     seen = {'local': [], 'task': [], 'backbone': []}
-    learner = model.local_learner
+    learner = LocalLearner.of(model)
     for name, head in list(learner.heads.items()) + [
             (f'{k}.cascade', h) for k, h in learner.cascade_heads.items()]:
         def spy(preds, targets, _orig=head.loss, _name=name):
@@ -70,7 +71,7 @@ def test_batch_augment_targets_reach_local_heads(augment):
         want01 = ((image * pre.std + pre.mean) / 255.).clamp(0, 1)
         torch.testing.assert_close(targets.image01, want01)
         # the local CE is the soft-label CE on the mixed labels
-        head = dict(model.local_learner.heads.items())[name]
+        head = dict(LocalLearner.of(model).heads.items())[name]
         soft_ce = -(scores * F.log_softmax(preds['logits'], 1)).sum(1).mean()
         torch.testing.assert_close(losses['loss_cls'], head.loss_weight * soft_ce)
 

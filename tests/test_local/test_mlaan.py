@@ -8,6 +8,7 @@ from conftest import build_classifier, cifar_batch
 from test_local.helpers import build_local, local_step_grads, module_param_names
 from mmlocal.local.leap import leap_blocks, leap_rule
 from mmlocal.local.split import block_paths
+from mmlocal.local import LocalLearner
 
 
 def _mlaan(model, **kw):
@@ -20,7 +21,7 @@ def test_copies_start_from_live_weights_after_init():
     model = build_classifier(depth=20)
     wrapper = _mlaan(model)
     model.init_weights()  # the Runner initialises weights after building the optimizer
-    heads = model.local_learner.leap_heads()
+    heads = LocalLearner.of(model).leap_heads()
     assert heads and all(not bool(h.synced) for h in heads)
     with wrapper.optim_context(model):
         pass
@@ -43,7 +44,7 @@ def test_ema_several_steps_exact(mode):
     module's EMA."""
     model = build_classifier(depth=20)
     wrapper = _mlaan(model, ema=mode)
-    heads = model.local_learner.leap_heads()
+    heads = LocalLearner.of(model).leap_heads()
     with wrapper.optim_context(model):
         pass
     ema = [[p.detach().clone() for p in h.ema.parameters()] for h in heads]
@@ -67,7 +68,7 @@ def test_leap_isolation_from_live_later_blocks():
     data = model.data_preprocessor(cifar_batch(8), True)
     with wrapper.optim_context(model):
         pass
-    bounds = model.local_learner.boundaries
+    bounds = LocalLearner.of(model).boundaries
     first = module_param_names(model, bounds, 0)
     g1 = local_step_grads(model, wrapper, data)
     # window of module 1 (k=3) = modules 1..3 (0-based 0..2) for the cascade
@@ -88,14 +89,17 @@ def test_resume_restores_copies_and_ema(tmp_path):
     for s in range(2):
         model.train_step(cifar_batch(8, seed=s), wrapper)
     state = copy.deepcopy(model.state_dict())
+    assert not any(k.startswith('local_learner.') for k in state)  # heads travel beside it
+    opt_state = copy.deepcopy(wrapper.state_dict())
     fresh = build_classifier(depth=20, seed=5)
-    _mlaan(fresh)
+    fresh_wrapper = _mlaan(fresh)
     fresh.load_state_dict(state)
+    fresh_wrapper.load_state_dict(opt_state)
     with torch.no_grad():
-        for (n, a), (_, b) in zip(model.local_learner.named_buffers(),
-                                  fresh.local_learner.named_buffers()):
+        for (n, a), (_, b) in zip(LocalLearner.of(model).named_buffers(),
+                                  LocalLearner.of(fresh).named_buffers()):
             torch.testing.assert_close(a, b, msg=n)
-    for h_old, h_new in zip(model.local_learner.leap_heads(), fresh.local_learner.leap_heads()):
+    for h_old, h_new in zip(LocalLearner.of(model).leap_heads(), LocalLearner.of(fresh).leap_heads()):
         assert bool(h_new.synced)  # restored copies are not overwritten by the live ones
         for a, b in zip(h_old.ema.parameters(), h_new.ema.parameters()):
             torch.testing.assert_close(a, b)

@@ -20,6 +20,7 @@ from mmengine.dataset import pseudo_collate
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
+from mmlocal.local import LocalLearner
 from test_local.helpers import (assert_grad_close, build_local, features, grads_of, head_loss,
                                 local_step_grads, module_param_names, task_loss)
 
@@ -61,7 +62,7 @@ def build_segmentor(cfg: Config):
 
 
 def no_dropout(model) -> None:
-    for m in model.modules():
+    for m in list(model.modules()) + list(LocalLearner.of(model).modules()):
         if isinstance(m, torch.nn.modules.dropout._DropoutNd):
             m.p = 0.
 
@@ -111,7 +112,7 @@ def test_k2_modules_get_their_own_losses(boundary):
     with one_thread():
         model, wrapper, data = local_setup('deeplabv3_r101_cityscapes_infopro_k2',
                                            boundaries=[boundary])
-        learner = model.local_learner
+        learner = LocalLearner.of(model)
         assert learner.boundaries == [boundary]
         got = local_step_grads(model, wrapper, data)
         targets = learner.adapter(data['inputs'], data['data_samples'],
@@ -144,7 +145,7 @@ def test_module1_does_not_depend_on_layer4_aspp_fcn(name):
     head of module 2 only), while end-to-end backprop would change them."""
     with one_thread():
         model, wrapper, data = local_setup(name)
-        bounds = model.local_learner.boundaries
+        bounds = LocalLearner.of(model).boundaries
         first = module_param_names(model, bounds, 0)
         inputs, samples = data['inputs'], data['data_samples']
         before = local_step_grads(model, wrapper, data)

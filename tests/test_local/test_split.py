@@ -3,6 +3,7 @@ import pytest
 
 from conftest import build_classifier
 from mmlocal.local.split import balanced_indices, block_paths, resolve_boundaries
+from mmlocal.local import LocalLearner
 
 
 def test_resnet32_presets_reproduce_the_papers():
@@ -40,7 +41,7 @@ def test_memory_balanced_split_uses_measured_costs():
     model = build_classifier(depth=20)
     build_local(model, dict(num_modules=3, split='memory', method=dict(type='DGL'),
                             probe_size=(32, 32)))
-    bounds = model.local_learner.boundaries
+    bounds = LocalLearner.of(model).boundaries
     by_blocks = resolve_boundaries(model, 3, split='blocks')
     # early blocks have 4x the activations of the last stage's: the memory
     # split puts its boundaries earlier than the equal-blocks split

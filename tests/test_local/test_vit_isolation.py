@@ -17,6 +17,7 @@ from mmengine.config import Config
 from conftest import cifar_batch
 from test_local.helpers import (assert_grad_close, build_local, features, grads_of,
                                 local_step_grads, task_loss)
+from mmlocal.local import LocalLearner
 from mmlocal.local.head_runner import patch_slices
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -86,7 +87,7 @@ def loss_of(head, h, targets, patches: int) -> torch.Tensor:
 
 def expected_grads(model, data, window: int, w_ind: float, w_cas: float, hilo: bool,
                    patches: int):
-    learner = model.local_learner
+    learner = LocalLearner.of(model)
     bounds = learner.boundaries
     targets = learner.adapter(data['inputs'], data['data_samples'], model.data_preprocessor)
     own = owners(model)
@@ -122,21 +123,24 @@ def expected_grads(model, data, window: int, w_ind: float, w_cas: float, hilo: b
                                     'vit-b16_cifar10_dgl_hpff_k12.py'])
 def test_vit_k12_gradient_isolation(config):
     model, wrapper = build_vit(config)
-    learner = model.local_learner
+    learner = LocalLearner.of(model)
     assert learner.num_modules == K
     assert learner.boundaries == [f'backbone.layers.{i}' for i in range(K - 1)]
     hpff = 'hpff' in config
     if hpff:
         assert set(learner.heads) == {f'm{j}' for j in range(1, K)}
         assert set(learner.cascade_heads) == {f'm{j}' for j in range(2, K)}
-        assert learner.patches == 2
+        assert learner.cfg.pff.patches == 2
     else:
         assert len(learner.cascade_heads) == 0 and len(learner.heads) == K - 1
     data = model.data_preprocessor(cifar_batch(4), True)
     assert 'gt_score' in data['data_samples'][0]  # the config's Mixup is on
     got = local_step_grads(model, wrapper, data)
-    want, own = expected_grads(model, data, learner.window, learner.w_ind, learner.w_cas,
-                               learner.hilo, learner.patches)
+    hilo, pff = learner.cfg.hilo, learner.cfg.pff
+    want, own = expected_grads(model, data, hilo.cascade if hilo else 1,
+                               hilo.independent_weight if hilo else 1.,
+                               hilo.cascade_weight if hilo else 0., hilo is not None,
+                               pff.patches if pff else 1)
     for n in own:
         assert_grad_close(got[n], want[n], msg=n)
     # every module learned something, none reached an earlier one
@@ -150,7 +154,7 @@ def test_vit_infopro_default_heads_isolation():
     pixels), a coarser split of the same ViT-B."""
     model, wrapper = build_vit('vit-b16_cifar10_dgl_k12.py', num_modules=3,
                                method=dict(type='InfoPro'))
-    learner = model.local_learner
+    learner = LocalLearner.of(model)
     head = learner.heads['m1']
     assert type(head.classifier).__name__ == 'ViTAuxClassifier'
     assert type(head.decoder).__name__ == 'PatchReconDecoder'
@@ -177,13 +181,12 @@ def test_vit_k_up_to_number_of_layers():
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
 
-    from mmlocal.local import LocalLearner
     init_default_scope('mmpretrain')
     cfg = dict(type='ImageClassifier', data_preprocessor=dict(num_classes=10),
                backbone=dict(type='VisionTransformer', arch='deit-tiny', img_size=32),
                head=dict(type='VisionTransformerClsHead', num_classes=10, in_channels=192))
     method = dict(type='DGL', classifier=dict(type='TokenMLPClassifier'))
-    learner = LocalLearner(MODELS.build(cfg), num_modules=12, method=method)
+    learner = LocalLearner(MODELS.build(cfg), dict(num_modules=12, method=method))
     assert learner.boundaries[-1] == 'backbone.layers.10'
     with pytest.raises(ValueError, match='K must be between 1 and 12'):
-        LocalLearner(MODELS.build(cfg), num_modules=13, method=method)
+        LocalLearner(MODELS.build(cfg), dict(num_modules=13, method=method))

@@ -217,7 +217,7 @@ def test_train_args_mapping(monkeypatch):
     assert cfg.optim_wrapper == dict(type='AmpOptimWrapper', loss_scale='dynamic')
     cfg = Config(dict(optim_wrapper=dict(type='LocalLearningOptimWrapper')))
     misc.enable_amp(cfg)
-    assert cfg.optim_wrapper == dict(type='LocalLearningOptimWrapper', amp=True)
+    assert cfg.optim_wrapper == dict(type='AmpOptimWrapper', loss_scale='dynamic')
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU-only behaviour')

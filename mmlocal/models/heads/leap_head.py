@@ -15,7 +15,8 @@ import torch
 import torch.nn as nn
 
 from mmlocal.registry import MODELS
-from .local_heads import LocalHead, Preds
+from mmlocal.structures import LocalTargets, Preds
+from .local_heads import LocalHead
 
 
 @MODELS.register_module()
@@ -54,7 +55,7 @@ class LeapAugmentedHead(LocalHead):
             z = block(z)
         return self.head(z, out_size)
 
-    def loss(self, preds: Preds, targets):
+    def loss(self, preds: Preds, targets: LocalTargets):
         return self.head.loss(preds, targets)
 
     @torch.no_grad()

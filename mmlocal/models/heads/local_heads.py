@@ -14,9 +14,8 @@ import torch.nn.functional as F
 from mmengine.config import ConfigDict
 
 from mmlocal.registry import MODELS
+from mmlocal.structures import LocalTargets, Preds
 from ..losses import cross_entropy, predsim_loss, supcon_loss
-
-Preds = Dict[str, torch.Tensor]
 
 
 class LocalHead(nn.Module):
@@ -27,7 +26,7 @@ class LocalHead(nn.Module):
     def forward(self, feat: torch.Tensor, out_size: Tuple[int, int]) -> Preds:
         raise NotImplementedError
 
-    def loss(self, preds: Preds, targets) -> Dict[str, torch.Tensor]:
+    def loss(self, preds: Preds, targets: LocalTargets) -> Dict[str, torch.Tensor]:
         raise NotImplementedError
 
 
@@ -66,7 +65,7 @@ class ClassifierHead(LocalHead):
                                    align_corners=True)
         return dict(logits=logits)
 
-    def task_losses(self, preds: Preds, targets) -> Dict[str, torch.Tensor]:
+    def task_losses(self, preds: Preds, targets: LocalTargets) -> Dict[str, torch.Tensor]:
         logits = preds['logits']
         if self.dense:
             loss = F.cross_entropy(logits, targets.seg, ignore_index=targets.ignore_index)
@@ -75,7 +74,7 @@ class ClassifierHead(LocalHead):
             return dict(loss_contrast=supcon_loss(logits, targets.labels))
         return dict(loss_cls=cross_entropy(logits, targets.labels))
 
-    def loss(self, preds: Preds, targets) -> Dict[str, torch.Tensor]:
+    def loss(self, preds: Preds, targets: LocalTargets) -> Dict[str, torch.Tensor]:
         return {k: self.loss_weight * v for k, v in self.task_losses(preds, targets).items()}
 
 
@@ -98,7 +97,7 @@ class InfoProHead(ClassifierHead):
         preds['recon'] = self.decoder(feat, out_size)
         return preds
 
-    def loss(self, preds: Preds, targets) -> Dict[str, torch.Tensor]:
+    def loss(self, preds: Preds, targets: LocalTargets) -> Dict[str, torch.Tensor]:
         losses = super().loss(preds, targets) if 'logits' in preds else {}
         recon = preds['recon']
         # BCE in fp32: autocast regions refuse binary_cross_entropy on fp16
@@ -131,7 +130,7 @@ class PredSimHead(LocalHead):
         logits, sim = self.net(feat)
         return dict(logits=logits, sim=sim)
 
-    def loss(self, preds: Preds, targets) -> Dict[str, torch.Tensor]:
+    def loss(self, preds: Preds, targets: LocalTargets) -> Dict[str, torch.Tensor]:
         losses = predsim_loss(preds['logits'], preds['sim'], targets.labels,
                               self.num_classes, self.beta)
         return {k: self.loss_weight * v for k, v in losses.items()}

@@ -1,0 +1,209 @@
+"""One armed training step: the forward hooks and what they do.
+
+``install_hooks`` puts PyTorch hooks on the task model; they act only while
+a ``LocalStep`` is armed (inside ``train_step``) and are pass-throughs
+otherwise, so val/test/predict run the untouched model:
+
+* a pre-hook on the model reads the targets of a ``mode='loss'`` forward
+  (after the data preprocessor);
+* a hook on each boundary block runs that module's heads on detached leaf
+  copies of its output, backpropagates their losses at once and hands the
+  gradients to the ``GradientRouter``; the next module gets the output
+  detached;
+* tag hooks plus a hook on the backbone detach stage outputs that leave an
+  earlier module (towards a neck or an E2E auxiliary head).
+"""
+import math
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+from .head_runner import run_head, run_head_patched
+from .router import GradientRouter, ModuleDone
+
+Backward = Callable[[torch.Tensor], None]
+_TAG = '_mmlocal_module'
+
+
+def as_map(x: torch.Tensor, grid: Optional[Tuple[int, int]], extra: int) -> torch.Tensor:
+    """(B, C, H, W) view of a boundary output; tokens (B, N, C) are reshaped
+    to their patch grid (class/distillation tokens dropped)."""
+    if x.dim() == 4:
+        return x
+    if x.dim() == 3 and grid is not None:
+        b, _, c = x.shape
+        return x[:, extra:, :].transpose(1, 2).reshape(b, c, grid[0], grid[1])
+    raise ValueError(f'mmlocal cannot give a local head a feature of shape {tuple(x.shape)}')
+
+
+class LocalStep:
+    """State of one training step: targets, the router, the local losses.
+
+    Created by ``LocalLearner.armed``; ``finish()`` (after the task loss's
+    backward) closes the last window and returns the losses to log.
+    """
+
+    def __init__(self, learner, backward: Backward,
+                 on_module_done: Optional[ModuleDone] = None) -> None:
+        self.learner = learner
+        self.plan = learner.plan
+        self.backward = backward
+        self.router = GradientRouter(self.plan.num_modules, self.plan.reach_back(),
+                                     on_module_done)
+        self.targets = None
+        self.cur = 0
+        self.token_grid: Optional[Tuple[int, int]] = None
+        self.log_vars: Dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------- per module
+    def on_boundary(self, j: int, h: torch.Tensor) -> torch.Tensor:
+        if self.cur != j:
+            raise RuntimeError(f'local boundary {self.plan.boundaries[j]} ran out of order')
+        self.router.output(j, h)
+        for hp in self.plan.heads_of(j):
+            g = self._head_grad(self.learner.head(hp), h, hp)
+            self.router.route(j, g, hp.reach)
+        self.cur = j + 1
+        return self.router.close(j)
+
+    def _head_grad(self, head: nn.Module, h: torch.Tensor, hp) -> Optional[torch.Tensor]:
+        """Run one head on a detached leaf copy of ``h``; return dL/dh."""
+        leaf = h.detach().requires_grad_()
+        feat = as_map(leaf, self._grid(h), self.learner.probe.extra_tokens)
+        out_size = tuple(self.targets.inputs.shape[-2:])
+        name = f'local.{hp.key}'
+        backward = self._checked(name, hp.module)
+        if hp.patches > 1:
+            losses = run_head_patched(head, feat, self.targets, out_size, hp.weight, backward,
+                                      hp.patches)
+        else:
+            losses = run_head(head, feat, self.targets, out_size, hp.weight, backward)
+        for k, v in losses.items():
+            self.log_vars[f'{name}.{k}'] = v
+        return leaf.grad
+
+    def _checked(self, name: str, module: int) -> Backward:
+        def backward(loss: torch.Tensor) -> None:
+            if self.learner.cfg.check_finite and not torch.isfinite(loss.detach()).all():
+                raise FloatingPointError(
+                    f'local loss {name} is {loss.item()} at module m{module + 1} '
+                    f'({self.plan.boundaries[module]}): lower the learning rate, add gradient '
+                    'clipping (optim_wrapper.clip_grad) or check the inputs')
+            self.backward(loss)
+        return backward
+
+    def _grid(self, h: torch.Tensor) -> Optional[Tuple[int, int]]:
+        """Token grid of this forward: read from the patch embedding (which
+        pads inputs that are not a multiple of the patch size)."""
+        probe = self.learner.probe
+        if h.dim() != 3 or probe.grid is None:
+            return None
+        if self.token_grid is not None:
+            return self.token_grid
+        (gh0, gw0), (ph, pw) = probe.grid, probe.size
+        ih, iw = self.targets.inputs.shape[-2:]
+        return math.ceil(ih * gh0 / ph), math.ceil(iw * gw0 / pw)
+
+    # ------------------------------------------------------------------ end
+    def finish(self) -> Dict[str, torch.Tensor]:
+        """After the task loss's backward: the task gradient at the last
+        module's input continues down its window (weighted), then everything
+        left is applied and every graph freed."""
+        last = self.plan.num_modules - 1
+        g = self.router.input_grad(last)
+        if g is not None and self.plan.task_weight_below > 0 and self.plan.task_reach < last:
+            self.router.route(last - 1, g * self.plan.task_weight_below, self.plan.task_reach)
+        self.router.finish()
+        self.learner.update_ema()
+        self.targets = None
+        return self.log_vars
+
+
+def install_hooks(learner, model: nn.Module, backbone_path: str,
+                  block_paths: List[str]) -> List:
+    """Hooks that call the learner's current step; returns their handles."""
+    backbone = model.get_submodule(backbone_path)
+
+    def active() -> Optional[LocalStep]:
+        step = learner.current_step
+        return step if step is not None and step.targets is not None else None
+
+    def capture(module, args, kwargs):
+        step = learner.current_step
+        if step is None:
+            return None
+        mode = kwargs.get('mode', args[2] if len(args) > 2 else 'tensor')
+        if mode != 'loss':
+            return None
+        inputs = kwargs.get('inputs', args[0] if args else None)
+        samples = kwargs.get('data_samples', args[1] if len(args) > 1 else None)
+        step.targets = learner.adapter(inputs, samples, getattr(module, 'data_preprocessor', None))
+        step.cur = 0
+        return None
+
+    def check_complete(module, args, output):
+        step = active()
+        if step is not None and step.cur != step.plan.num_modules - 1:
+            raise RuntimeError(f'local boundary {step.plan.boundaries[step.cur]!r} was not '
+                               'executed in the forward pass: check local.boundaries against '
+                               'the model')
+        return None
+
+    def boundary(j: int):
+        def hook(module, args, output):
+            step = active()
+            if step is None:
+                return None
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(f'boundary {step.plan.boundaries[j]} must return a tensor, '
+                                f'got {type(output).__name__}')
+            return step.on_boundary(j, output)
+        return hook
+
+    def tag(module, args, output):
+        step = active()
+        if step is not None and isinstance(output, torch.Tensor):
+            setattr(output, _TAG, step.cur)
+        return None
+
+    def detach_stale(module, args, output):
+        """Stage outputs produced by a finished module leave it detached: a
+        neck or E2E auxiliary head must not reach back."""
+        step = active()
+        if step is None:
+            return None
+
+        def fix(t):
+            if isinstance(t, torch.Tensor) and getattr(t, _TAG, step.cur) < step.cur:
+                return t.detach()
+            return t
+
+        if isinstance(output, torch.Tensor):
+            return fix(output)
+        if isinstance(output, (tuple, list)):
+            return type(output)(fix(t) for t in output)
+        return None
+
+    def record_grid(module, args, output):
+        """mmpretrain's PatchEmbed returns (tokens, (h, w))."""
+        step = learner.current_step
+        if step is not None and isinstance(output, tuple) and len(output) == 2 \
+                and isinstance(output[1], (tuple, list)):
+            step.token_grid = tuple(int(v) for v in output[1])
+        return None
+
+    handles = [model.register_forward_pre_hook(capture, with_kwargs=True),
+               model.register_forward_hook(check_complete)]
+    for j, path in enumerate(learner.plan.boundaries):
+        handles.append(model.get_submodule(path).register_forward_hook(boundary(j)))
+    tagged = {id(m): m for _, m in backbone.named_children()}
+    for p in block_paths:
+        m = model.get_submodule(p)
+        tagged[id(m)] = m
+    handles += [m.register_forward_hook(tag) for m in tagged.values()]
+    handles.append(backbone.register_forward_hook(detach_stale))
+    patch_embed = getattr(backbone, 'patch_embed', None)
+    if isinstance(patch_embed, nn.Module):
+        handles.append(patch_embed.register_forward_hook(record_grid))
+    return handles
