@@ -15,7 +15,7 @@ import socket
 import pytest
 import torch
 
-from conftest import build_classifier, cifar_batch
+from mmlocal.testing import build_classifier, cifar_batch
 
 B = 4        # per-rank batch; the single process gets 2B
 STEPS = 3
