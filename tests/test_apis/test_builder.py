@@ -1,4 +1,5 @@
 """A config's model, optim wrapper and a real batch, as the Runner has them."""
+import math
 import os.path as osp
 
 import pytest
@@ -56,14 +57,13 @@ def test_local_config_builds_its_learner_and_takes_a_real_step():
     assert wrapper.learner is not None
     batch = apis.real_batch(cfg, 4, seed=0)
     assert len(batch['inputs']) == 4 and batch['inputs'][0].shape == (3, 32, 32)
-    assert torch.equal(apis.real_batch(cfg, 4, seed=0)['inputs'][0], batch['inputs'][0])
     log_vars = model.train_step(batch, wrapper)
-    assert torch.isfinite(log_vars['loss'])
+    assert math.isfinite(float(log_vars['loss']))
 
 
 def test_missing_data_names_the_fix():
     cfg = apis.load_config(DGL, {'train_dataloader.dataset.data_root': '/does/not/exist'})
-    with pytest.raises((RuntimeError, FileNotFoundError), match='data_root'):
+    with pytest.raises(RuntimeError, match='data_root=PATH, or .* --synthetic'):
         apis.real_batch(cfg, 2)
 
 
