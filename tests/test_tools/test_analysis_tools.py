@@ -9,6 +9,10 @@ import sys
 
 import pytest
 
+# subprocesses of the tools, as a user runs them: each takes 15 s or more on a
+# busy 2-core machine (mmlocal.apis has the in-process tests)
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ANALYSIS = osp.join(ROOT, 'tools', 'analysis')
 DATA = osp.join(ROOT, 'data', 'cifar10_mini')
@@ -37,7 +41,6 @@ def accuracy_run(tmp_path_factory):
     return work, json.loads((work / 'acc.json').read_text())['rows']
 
 
-@pytest.mark.slow
 def test_benchmark_accuracy(accuracy_run):
     work, rows = accuracy_run
     assert [r['name'] for r in rows] == ['e2e', 'dgl']
@@ -56,7 +59,6 @@ def test_benchmark_accuracy(accuracy_run):
     assert 'cpu' in saved['machine']
 
 
-@pytest.mark.slow
 def test_layerwise_probe(accuracy_run, tmp_path):
     work, _ = accuracy_run
     ckpt = sorted((work / 'dgl').glob('epoch_*.pth'))[-1]
@@ -69,7 +71,6 @@ def test_layerwise_probe(accuracy_run, tmp_path):
     assert (tmp_path / 'probe.png').stat().st_size > 1000
 
 
-@pytest.mark.slow
 def test_plot_memory(tmp_path):
     tool('plot_memory.py', E2E, '--methods', f'dgl={DGL}', '--ks', '2', '8',
          '--batch-size', '8', '--iters', '1', '--data-root', DATA,
@@ -83,7 +84,6 @@ def test_plot_memory(tmp_path):
     assert '| dgl | 8 |' in (tmp_path / 'mem.md').read_text()
 
 
-@pytest.mark.slow
 def test_benchmark_accuracy_merge(accuracy_run, tmp_path):
     """Rows of parallel runs tabulate together; other schedules are refused."""
     work, rows = accuracy_run

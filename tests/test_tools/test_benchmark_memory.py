@@ -8,6 +8,10 @@ import sys
 
 import pytest
 
+# subprocesses of the tools, as a user runs them: each takes 15 s or more on a
+# busy 2-core machine (mmlocal.apis has the in-process tests)
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'analysis', 'benchmark_memory.py')
 DATA = osp.join(ROOT, 'data', 'cifar10_mini')
@@ -21,7 +25,6 @@ def run(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.slow
 def test_cli_writes_table_and_json(tmp_path):
     if not osp.isdir(osp.join(DATA, 'train')):
         pytest.skip(f'bundled CIFAR-10 subset missing under {DATA}')

@@ -9,6 +9,10 @@ import torch
 
 from mmlocal.testing import build_classifier
 
+# subprocesses of the tools, as a user runs them: each takes 15 s or more on a
+# busy 2-core machine (mmlocal.apis has the in-process tests)
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONVERTER = osp.join(ROOT, 'tools', 'model_converters', 'strip_local_heads.py')
 

@@ -15,6 +15,10 @@ from mmengine.config import Config
 
 import mmlocal  # noqa: F401
 
+# subprocesses of the tools, as a user runs them: each takes 15 s or more on a
+# busy 2-core machine (mmlocal.apis has the in-process tests)
+pytestmark = pytest.mark.slow
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOLS = osp.join(ROOT, 'tools')
 CIFAR_CONFIG = osp.join(ROOT, 'configs', 'resnet32_cifar10_e2e.py')
@@ -65,7 +69,6 @@ def cifar_work_dir(tmp_path_factory):
     return work_dir
 
 
-@pytest.mark.slow
 def test_train_then_auto_resume(cifar_work_dir):
     assert osp.isfile(osp.join(cifar_work_dir, 'epoch_1.pth'))
     out = tool('train.py', CIFAR_CONFIG, '--work-dir', cifar_work_dir,
@@ -76,7 +79,6 @@ def test_train_then_auto_resume(cifar_work_dir):
     assert osp.isfile(osp.join(cifar_work_dir, 'epoch_2.pth'))
 
 
-@pytest.mark.slow
 def test_test_tool_dumps_and_ignores_local_heads(cifar_work_dir, tmp_path):
     """--out pickles the predictions; a locally trained checkpoint loads into
     the plain model without warnings, whether its heads are ``local_learner.*``
@@ -116,7 +118,6 @@ def test_auto_scale_lr_needs_its_base(tmp_path):
     assert 'auto_scale_lr = dict(base_batch_size=N)' in out.stderr
 
 
-@pytest.mark.slow
 def test_segmentation_tta(tmp_path):
     """``tools/test.py --tta`` on the real Cityscapes frame: SegTTAModel over
     6 scales x 2 flips; ``--out`` writes prediction maps, ``--show-dir``
@@ -161,7 +162,6 @@ def test_segmentation_tta(tmp_path):
     assert os.listdir(osp.join(show_dir, 'vis_data', 'vis_image'))
 
 
-@pytest.mark.slow
 @pytest.mark.dist
 def test_dist_train_cpu_and_resume(tmp_path):
     """``tools/dist_train.sh CONFIG 2`` on CPU: two gloo processes, DDP
