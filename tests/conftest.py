@@ -26,7 +26,8 @@ def local_checkpoints(tmp_path):
     """Runner-style checkpoints of a CIFAR ResNet-20 after one real DGL K=4
     step, in both layouts: ``old`` keeps the learner's tensors as
     ``local_learner.*`` keys of the ``state_dict``; ``new`` keeps them beside
-    it (a top-level ``local_learner`` entry and one in the optimizer state).
+    it (in the optimizer wrapper's state, and as a top-level entry, the two
+    places the stripping must handle).
 
     Returns the two paths and the plain model's state dict."""
     import torch
@@ -40,14 +41,14 @@ def local_checkpoints(tmp_path):
     assert learner, 'the learner holds no tensors'
     plain = {k: v for k, v in model.state_dict().items()
              if not k.startswith('local_learner.')}
-    optimizer = wrapper.state_dict()
+    optimizer = {k: v for k, v in wrapper.state_dict().items() if k != 'local_learner'}
     hub = MessageHub.get_instance('local_checkpoints_fixture')
     hub.update_scalar('train/loss', 1.5)
     meta = dict(epoch=1, iter=10, dataset_meta=dict(classes=list('0123456789')))
     old = dict(meta=meta, message_hub=hub.state_dict(), optimizer=optimizer,
                state_dict={**plain, **{f'local_learner.{k}': v for k, v in learner.items()}})
     new = dict(meta=meta, message_hub=hub.state_dict(), state_dict=dict(plain),
-               optimizer=dict(optimizer, local_learner=dict(step=1)),
+               optimizer=dict(optimizer, local_learner=learner),
                local_learner=learner)
     paths = dict(old=str(tmp_path / 'old_layout.pth'), new=str(tmp_path / 'new_layout.pth'))
     torch.save(old, paths['old'])

@@ -78,7 +78,8 @@ def measure_step(cfg: Config, batch: dict, device: Union[str, torch.device] = 'c
     device = torch.device(device)
     torch.manual_seed(seed)
     model, optim_wrapper = build_model_and_optim_wrapper(cfg, device)
-    params = tensor_bytes(model, device)  # parameters + buffers (+ heads)
+    # parameters + buffers, local heads included wherever the learner keeps them
+    params = tensor_bytes((model, getattr(optim_wrapper, 'learner', None)), device)
     for _ in range(warmup):
         model.train_step(batch, optim_wrapper)
     times = []
