@@ -15,8 +15,10 @@ LOCAL_METHODS = Registry('local method', locations=['mmlocal.local.methods'])
 BLOCK_LISTS = Registry('block list', locations=['mmlocal.local.split'])
 #: Task -> how targets are read from data samples (classification, segmentation, ...).
 TARGET_ADAPTERS = Registry('target adapter', locations=['mmlocal.local.targets'])
+#: Toolbox scope ('mmseg', 'mmpretrain', 'mmdet') -> what its tools do differently.
+TOOLBOXES = Registry('toolbox', locations=['mmlocal.apis.toolboxes'])
 
 __all__ = [
     'MODELS', 'HOOKS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
-    'LOCAL_METHODS', 'BLOCK_LISTS', 'TARGET_ADAPTERS'
+    'LOCAL_METHODS', 'BLOCK_LISTS', 'TARGET_ADAPTERS', 'TOOLBOXES'
 ]

@@ -4,7 +4,6 @@ K-1 local modules reports a finite local loss (module 1 through the cascade
 where the config says so) (real CIFAR-10 images where the
 repository bundles them; random images of the configured size otherwise)."""
 import glob
-import importlib.util
 import math
 import os.path as osp
 import re
@@ -14,23 +13,14 @@ import pytest
 import torch
 from mmengine.logging import MessageHub
 
+from mmlocal import apis
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CIFAR_MINI = osp.join(ROOT, 'data', 'cifar10_mini')
 CONFIGS = sorted(
     osp.basename(p) for p in glob.glob(osp.join(ROOT, 'configs', 'resnet*_*.py'))
     if re.match(r'resnet(32|110)_(cifar10|svhn|stl10)_', osp.basename(p))
     and '_e2e' not in p)
-
-
-def load_benchmark_tool():
-    path = osp.join(ROOT, 'tools', 'analysis', 'benchmark_memory.py')
-    spec = importlib.util.spec_from_file_location('benchmark_memory', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-bm = load_benchmark_tool()
 
 
 def test_all_local_configs_are_covered():
@@ -41,14 +31,14 @@ def test_all_local_configs_are_covered():
 
 @pytest.mark.parametrize('name', CONFIGS)
 def test_local_config_trains_a_step(name):
-    cfg = bm.load_config(osp.join(ROOT, 'configs', name), None)
+    cfg = apis.load_config(osp.join(ROOT, 'configs', name))
     torch.manual_seed(0)
-    model, optim_wrapper = bm.build_model_and_optim(cfg, torch.device('cpu'))
+    model, optim_wrapper = apis.build_model_and_optim_wrapper(cfg, 'cpu')
     if '_cifar10_' in name:
         cfg.train_dataloader.dataset.data_root = CIFAR_MINI
-        batch = bm.real_batch(cfg, 4, 0)
+        batch = apis.real_batch(cfg, 4, 0)
     else:  # no SVHN / STL-10 images in the repository
-        batch = bm.synthetic_batch(cfg, 4, None, 0)
+        batch = apis.synthetic_batch(cfg, 4, None, 0)
     hub = MessageHub.get_instance(f'local_configs_{name}')
     hub.log_scalars.clear()
     log_vars = model.train_step(batch, optim_wrapper)

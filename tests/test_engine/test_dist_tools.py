@@ -87,6 +87,7 @@ def _dist_train(config: str, work_dir: str, epochs: int, hook_dir: str, *extra: 
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.dist
 def test_dist_train_local_learning_and_resume(tmp_path):
     if not osp.isdir(DATA):

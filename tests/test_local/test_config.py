@@ -98,7 +98,7 @@ def test_good_config_is_typed_and_normalised():
 def test_model_dependent_checks(classifier):
     """Checks that need the split: the window against K, patches against the
     feature map, K against the blocks."""
-    from test_local.helpers import build_local
+    from mmlocal.testing import build_local
     with pytest.raises(LocalConfigError, match=r'hilo\.cascade=9 spans more modules than the 4 '
                                                r'local modules.*between 1 and 4'):
         build_local(classifier, dict(num_modules=4, method=DGL, hilo=dict(cascade=9)))
@@ -112,7 +112,7 @@ def test_model_dependent_checks(classifier):
 def test_unsupervised_module_is_refused(classifier):
     """A schedule that zeroes a module's only loss stops the build and names
     the module (issue 13: InfoPro ending at (0, 0) left m15 untrained)."""
-    from test_local.helpers import build_local
+    from mmlocal.testing import build_local
     with pytest.raises(LocalConfigError, match=r'local module m3 \(ending at backbone\.\S+\) '
                                                r'would never learn'):
         build_local(classifier, dict(num_modules=4, method=dict(

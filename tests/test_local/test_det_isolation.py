@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmlocal.local import LocalLearner
-from test_local.helpers import (assert_grad_close, build_local, features, grads_of,
+from mmlocal.testing import (assert_grad_close, build_local, features, grads_of,
                                 head_loss, local_step_grads, module_param_names)
 
 DATA = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'data', 'cityscapes')

@@ -1,7 +1,7 @@
 """Splits: the papers' presets, balancing, presets for every backbone family."""
 import pytest
 
-from conftest import build_classifier
+from mmlocal.testing import build_classifier
 from mmlocal.local.split import balanced_indices, block_paths, resolve_boundaries
 from mmlocal.local import LocalLearner
 
@@ -37,7 +37,7 @@ def test_balanced_indices():
 
 
 def test_memory_balanced_split_uses_measured_costs():
-    from test_local.helpers import build_local
+    from mmlocal.testing import build_local
     model = build_classifier(depth=20)
     build_local(model, dict(num_modules=3, split='memory', method=dict(type='DGL'),
                             probe_size=(32, 32)))
