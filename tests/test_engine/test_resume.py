@@ -1,0 +1,240 @@
+"""Resume is exact: 1 epoch, then a resume to epoch 2, ends with every tensor
+of 2 straight epochs, bit for bit: weights, BN statistics, local heads, MLAAN
+EMA copies, optimizer state.
+
+Real Runner, the project's configs, real CIFAR-10 images (192 training
+images, batch 64, seed 0, one thread, validation after every epoch), as
+``tools/train.py`` runs them: ``resume=True`` and ``load_from`` the checkpoint.
+"""
+import os.path as osp
+from typing import Any, Dict
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+from mmengine.runner import Runner
+
+import mmlocal  # noqa: F401
+from mmlocal.engine.hooks import RandomStateHook, epoch_seed
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+CONFIGS = osp.join(ROOT, 'configs')
+CIFAR_MINI = osp.join(ROOT, 'data', 'cifar10_mini')
+E2E = 'resnet32_cifar10_e2e.py'
+MLAAN = 'resnet32_cifar10_dgl_mlaan_k8.py'
+
+_runs = 0
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    if not osp.isdir(osp.join(CIFAR_MINI, 'train')):
+        pytest.skip(f'bundled CIFAR-10 subset missing under {CIFAR_MINI}')
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_cfg(name: str, work_dir: str, max_epochs: int, num_workers: int = 0,
+             resume_from: str = None, hook: bool = True, n_train: int = 192,
+             batch: int = 64, seed_workers: bool = True, iters: int = 0,
+             **extra) -> Config:
+    """The config as ``tools/train.py CONFIG --cfg-options ...`` makes it."""
+    global _runs
+    _runs += 1
+    cfg = Config.fromfile(osp.join(CONFIGS, name))
+    spread = list(range(0, 2000, 10))[:n_train]  # all ten classes
+    cfg.merge_from_dict({
+        'train_dataloader.dataset.data_root': CIFAR_MINI,
+        'train_dataloader.dataset.indices': spread,
+        'train_dataloader.batch_size': batch,
+        'train_dataloader.num_workers': num_workers,
+        'train_dataloader.persistent_workers': False,
+        'val_dataloader.dataset.data_root': CIFAR_MINI,
+        'val_dataloader.dataset.indices': list(range(0, 500, 7))[:64],
+        'val_dataloader.batch_size': 64,
+        'val_dataloader.num_workers': 0,
+        'test_dataloader.dataset.data_root': CIFAR_MINI,
+        'train_cfg.max_epochs': max_epochs,
+        'default_hooks.checkpoint.interval': 1,
+        'default_hooks.logger.interval': 1,
+        **extra,
+    })
+    cfg.randomness = dict(seed=0)
+    cfg.work_dir = work_dir
+    cfg.experiment_name = f'resume_test_{_runs}'
+    if not hook:
+        cfg.custom_hooks = [h for h in cfg.get('custom_hooks', [])
+                            if h['type'] != 'RandomStateHook']
+    if not seed_workers:
+        cfg.train_dataloader.pop('worker_init_fn')
+    if iters:  # mmseg's kind of schedule: an iteration loop, checkpoints every 3
+        cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=3)
+        cfg.param_scheduler = dict(type='ConstantLR', factor=1.0, by_epoch=False)
+        cfg.default_hooks.checkpoint.update(by_epoch=False, interval=3)
+        cfg.default_hooks.logger.log_metric_by_epoch = False
+    if resume_from is not None:
+        cfg.resume = True
+        cfg.load_from = resume_from
+    return cfg
+
+
+def train(cfg: Config) -> Runner:
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return runner
+
+
+def _flatten(prefix: str, obj: Any, out: Dict[str, Any]) -> None:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _flatten(f'{prefix}.{k}', v, out)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            _flatten(f'{prefix}.{i}', v, out)
+    elif isinstance(obj, (torch.Tensor, int, float, bool)):
+        out[prefix] = obj
+
+
+def training_state(runner: Runner) -> Dict[str, Any]:
+    """Every tensor a resume must restore: the model's, the local learner's
+    (heads, EMA copies; wherever the checkpoint keeps them) and the optim
+    wrapper's (momentum buffers, learning rates, loss scaler)."""
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    out: Dict[str, Any] = {}
+    _flatten('model', model.state_dict(), out)
+    learner = getattr(runner.optim_wrapper, 'learner', None)
+    if learner is not None:
+        _flatten('learner', learner.state_dict(), out)
+    _flatten('optim', runner.optim_wrapper.state_dict(), out)
+    return out
+
+
+def differing(a: Dict[str, Any], b: Dict[str, Any]) -> list:
+    assert a.keys() == b.keys()
+    return [k for k in a if not (
+        torch.equal(a[k], b[k]) if isinstance(a[k], torch.Tensor) else a[k] == b[k])]
+
+
+def straight_and_resumed(tmp_path, name: str, num_workers: int = 0,
+                         hook_on_resume: bool = True, iter_based: bool = False):
+    """2 epochs (6 iterations) straight; 1 epoch (3), then a resume to 2."""
+    def cfg(tag, epochs, **kwargs):
+        iters = dict(iters=3 * epochs) if iter_based else {}
+        return make_cfg(name, str(tmp_path / tag), epochs, num_workers, **iters, **kwargs)
+
+    straight = train(cfg('straight', 2))
+    train(cfg('first', 1))
+    ckpt = str(tmp_path / 'first' / ('iter_3.pth' if iter_based else 'epoch_1.pth'))
+    resumed = train(cfg('resumed', 2, resume_from=ckpt, hook=hook_on_resume))
+    assert straight.iter == resumed.iter == 6
+    return training_state(straight), training_state(resumed), ckpt
+
+
+def assert_covers(state: Dict[str, Any], local: bool) -> None:
+    """The comparison covers what it claims to."""
+    keys = list(state)
+    assert any(k.endswith('running_mean') for k in keys)
+    assert any(k.endswith('num_batches_tracked') for k in keys)
+    assert sum(k.endswith('momentum_buffer') for k in keys) > 30
+    if local:
+        assert sum(k.startswith('learner.') for k in keys) > 100
+        assert any('.ema.' in k and k.startswith('learner.') for k in keys)
+
+
+@pytest.mark.slow
+def test_resume_exact_e2e(tmp_path):
+    straight, resumed, ckpt = straight_and_resumed(tmp_path, E2E)
+    assert_covers(straight, local=False)
+    assert differing(straight, resumed) == []
+    saved = torch.load(ckpt, weights_only=False)['random_states']
+    assert len(saved['states']) == 1 and saved['sampler_seed'] == 0
+
+
+@pytest.mark.slow
+def test_resume_exact_dgl_mlaan(tmp_path):
+    straight, resumed, _ = straight_and_resumed(tmp_path, MLAAN)
+    assert_covers(straight, local=True)
+    assert differing(straight, resumed) == []
+
+
+@pytest.mark.slow
+def test_resume_exact_with_data_workers(tmp_path):
+    straight, resumed, _ = straight_and_resumed(tmp_path, E2E, num_workers=2)
+    assert differing(straight, resumed) == []
+
+
+@pytest.mark.slow
+def test_resume_exact_iteration_loop(tmp_path):
+    """mmseg's schedule: an iteration loop that replays the trained batches
+    on resume (here across the end of the data, 3 batches per pass)."""
+    straight, resumed, _ = straight_and_resumed(tmp_path, E2E, iter_based=True)
+    assert differing(straight, resumed) == []
+
+
+@pytest.mark.slow
+def test_resume_without_the_hook_is_not_exact(tmp_path):
+    """The control: the same resume without RandomStateHook (mmengine alone)
+    draws other crops and flips, and the weights part."""
+    straight, resumed, _ = straight_and_resumed(tmp_path, E2E, hook_on_resume=False)
+    assert len(differing(straight, resumed)) > 10
+
+
+# ------------------------------------------------------ worker seeding
+
+class _RecordInputs(Hook):
+    """Keeps every training batch's (augmented) images."""
+
+    def __init__(self):
+        self.batches = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.batches.append(torch.stack(list(data_batch['inputs'])).clone())
+
+
+def augmented_epochs(tmp_path, tag: str, **kwargs) -> list:
+    """The images of two epochs, not shuffled: they differ only by their
+    random crops and flips."""
+    cfg = make_cfg(E2E, str(tmp_path / tag), 2, n_train=32, batch=8,
+                   **{'train_dataloader.sampler.shuffle': False,
+                      'val_cfg': None, 'val_dataloader': None,
+                      'val_evaluator': None}, **kwargs)
+    recorder = _RecordInputs()
+    runner = Runner.from_cfg(cfg)
+    runner.register_hook(recorder)
+    runner.train()
+    return recorder.batches
+
+
+@pytest.mark.slow
+def test_workers_draw_new_augmentations_every_epoch(tmp_path):
+    ours = augmented_epochs(tmp_path, 'ours', num_workers=2)
+    assert len(ours) == 8
+    assert all(not torch.equal(a, b) for a, b in zip(ours[:4], ours[4:]))
+
+    # mmengine's own worker seeds (no worker_init_fn, no hook): every epoch
+    # replays the first one's crops and flips
+    plain = augmented_epochs(tmp_path, 'mmengine', num_workers=2, hook=False,
+                             seed_workers=False)
+    assert all(torch.equal(a, b) for a, b in zip(plain[:4], plain[4:]))
+
+
+def test_epoch_seed_varies_with_seed_epoch_rank():
+    seeds = {epoch_seed(s, e, r) for s in (0, 1) for e in range(3) for r in range(2)}
+    assert len(seeds) == 12
+    assert epoch_seed(0, 1, 0) == epoch_seed(0, 1, 0)
+    assert all(0 <= s < 2**63 for s in seeds)
+
+
+def test_hook_is_registered_and_in_the_configs():
+    assert HOOKS.get('RandomStateHook') is RandomStateHook
+    for name in (E2E, MLAAN, 'resnet110_svhn_e2e.py', 'vit-b16_cifar10_dgl_k12.py',
+                 'deeplabv3_r101_cityscapes_infopro_k4.py',
+                 'resnet34_imagenet_dgl_mlaan_k17.py'):
+        cfg = Config.fromfile(osp.join(CONFIGS, name))
+        assert {'type': 'RandomStateHook'} in cfg.custom_hooks, name
+        assert cfg.train_dataloader.worker_init_fn == dict(type='seed_worker'), name
