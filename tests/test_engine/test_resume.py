@@ -238,3 +238,62 @@ def test_hook_is_registered_and_in_the_configs():
         cfg = Config.fromfile(osp.join(CONFIGS, name))
         assert {'type': 'RandomStateHook'} in cfg.custom_hooks, name
         assert cfg.train_dataloader.worker_init_fn == dict(type='seed_worker'), name
+
+
+# ---------------------------------------------------------- distributed
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def _dist_train(work_dir: str, epochs: int, *args) -> None:
+    import os
+    import subprocess
+    import sys
+    # diff_rank_seed: each rank its own random stream (else both draw alike)
+    opts = ['randomness.seed=0', 'randomness.diff_rank_seed=True',
+            f'train_cfg.max_epochs={epochs}',
+            'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1']
+    for split, n in (('train', 96), ('val', 32), ('test', 32)):
+        opts += [f'{split}_dataloader.dataset.data_root={CIFAR_MINI}',
+                 f'{split}_dataloader.dataset.indices={n}',
+                 f'{split}_dataloader.batch_size=16',
+                 f'{split}_dataloader.num_workers=0']
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
+               OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
+    out = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), osp.join(CONFIGS, MLAAN), '2',
+         '--work-dir', work_dir, *args, '--cfg-options', *opts],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+
+
+def _checkpoint_tensors(path: str) -> Dict[str, Any]:
+    checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+    out: Dict[str, Any] = {}
+    for key, value in checkpoint.items():
+        if key not in ('meta', 'message_hub'):  # times, paths, dates
+            _flatten(key, value, out)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.dist
+def test_resume_exact_two_ranks(tmp_path):
+    """Two gloo processes, DGL + MLAAN: every rank's states are saved (rank 0
+    writes the checkpoint) and each rank gets its own back; the weights,
+    which average both ranks' gradients, prove rank 1's augmentations too."""
+    straight, first = str(tmp_path / 'straight'), str(tmp_path / 'first')
+    _dist_train(straight, 2)
+    _dist_train(first, 1)
+    _dist_train(first, 2, '--resume')  # the latest checkpoint: epoch_1.pth
+    saved = torch.load(osp.join(first, 'epoch_1.pth'), weights_only=False)
+    rank0, rank1 = saved['random_states']['states']
+    assert not torch.equal(rank0['numpy']['key'], rank1['numpy']['key'])
+    a = _checkpoint_tensors(osp.join(straight, 'epoch_2.pth'))
+    b = _checkpoint_tensors(osp.join(first, 'epoch_2.pth'))
+    assert sum(k.startswith('optimizer.') for k in a) > 100
+    assert differing(a, b) == []
