@@ -42,7 +42,7 @@ def one_thread():
 def make_cfg(name: str, work_dir: str, max_epochs: int, num_workers: int = 0,
              resume_from: str = None, hook: bool = True, n_train: int = 192,
              batch: int = 64, seed_workers: bool = True, iters: int = 0,
-             **extra) -> Config:
+             seed: int = 0, **extra) -> Config:
     """The config as ``tools/train.py CONFIG --cfg-options ...`` makes it."""
     global _runs
     _runs += 1
@@ -64,7 +64,7 @@ def make_cfg(name: str, work_dir: str, max_epochs: int, num_workers: int = 0,
         'default_hooks.logger.interval': 1,
         **extra,
     })
-    cfg.randomness = dict(seed=0)
+    cfg.randomness = dict(seed=seed)
     cfg.work_dir = work_dir
     cfg.experiment_name = f'resume_test_{_runs}'
     if not hook:
@@ -121,7 +121,7 @@ def differing(a: Dict[str, Any], b: Dict[str, Any]) -> list:
 
 
 def straight_and_resumed(tmp_path, name: str, num_workers: int = 0,
-                         hook_on_resume: bool = True, iter_based: bool = False):
+                         iter_based: bool = False):
     """2 epochs (6 iterations) straight; 1 epoch (3), then a resume to 2."""
     def cfg(tag, epochs, **kwargs):
         iters = dict(iters=3 * epochs) if iter_based else {}
@@ -130,7 +130,7 @@ def straight_and_resumed(tmp_path, name: str, num_workers: int = 0,
     straight = train(cfg('straight', 2))
     train(cfg('first', 1))
     ckpt = str(tmp_path / 'first' / ('iter_3.pth' if iter_based else 'epoch_1.pth'))
-    resumed = train(cfg('resumed', 2, resume_from=ckpt, hook=hook_on_resume))
+    resumed = train(cfg('resumed', 2, resume_from=ckpt))
     assert straight.iter == resumed.iter == 6
     return training_state(straight), training_state(resumed), ckpt
 
@@ -153,6 +153,11 @@ def test_resume_exact_e2e(tmp_path):
     assert differing(straight, resumed) == []
     saved = torch.load(ckpt, weights_only=False)['random_states']
     assert len(saved['states']) == 1 and saved['sampler_seed'] == 0
+
+    # the control: the same resume without the hook (mmengine alone) draws
+    # other crops and flips, and the weights part
+    plain = train(make_cfg(E2E, str(tmp_path / 'plain'), 2, resume_from=ckpt, hook=False))
+    assert len(differing(straight, training_state(plain))) > 100
 
 
 @pytest.mark.slow
@@ -177,11 +182,18 @@ def test_resume_exact_iteration_loop(tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_without_the_hook_is_not_exact(tmp_path):
-    """The control: the same resume without RandomStateHook (mmengine alone)
-    draws other crops and flips, and the weights part."""
-    straight, resumed, _ = straight_and_resumed(tmp_path, E2E, hook_on_resume=False)
-    assert len(differing(straight, resumed)) > 10
+def test_resume_exact_without_a_seed(tmp_path):
+    """randomness.seed=None (mmpretrain's default): the resumed run starts
+    with a new random seed; mmengine takes the checkpoint's for the runner
+    but its sampler keeps the new one, the hook gives it back the saved one."""
+    train(make_cfg(E2E, str(tmp_path / 'first'), 1, seed=None))
+    ckpt = str(tmp_path / 'first' / 'epoch_1.pth')
+    seed = torch.load(ckpt, weights_only=False)['meta']['seed']
+    straight = train(make_cfg(E2E, str(tmp_path / 'straight'), 2, seed=seed))
+    resumed = train(make_cfg(E2E, str(tmp_path / 'resumed'), 2, seed=None,
+                             resume_from=ckpt))
+    assert resumed.train_dataloader.sampler.seed == seed
+    assert differing(training_state(straight), training_state(resumed)) == []
 
 
 # ------------------------------------------------------ worker seeding
@@ -221,6 +233,10 @@ def test_workers_draw_new_augmentations_every_epoch(tmp_path):
     plain = augmented_epochs(tmp_path, 'mmengine', num_workers=2, hook=False,
                              seed_workers=False)
     assert all(torch.equal(a, b) for a, b in zip(plain[:4], plain[4:]))
+
+    # the hook alone replaces mmengine's fixed seeds
+    hook_only = augmented_epochs(tmp_path, 'hook', num_workers=2, seed_workers=False)
+    assert all(not torch.equal(a, b) for a, b in zip(hook_only[:4], hook_only[4:]))
 
 
 def test_epoch_seed_varies_with_seed_epoch_rank():
