@@ -26,6 +26,7 @@ CIFAR_MINI = osp.join(ROOT, 'data', 'cifar10_mini')
 E2E = 'resnet32_cifar10_e2e.py'
 MLAAN = 'resnet32_cifar10_dgl_mlaan_k8.py'
 
+SMALL = dict(n_train=96, batch=32)  # the variants: 3 iterations per epoch too
 _runs = 0
 
 
@@ -121,11 +122,12 @@ def differing(a: Dict[str, Any], b: Dict[str, Any]) -> list:
 
 
 def straight_and_resumed(tmp_path, name: str, num_workers: int = 0,
-                         iter_based: bool = False):
+                         iter_based: bool = False, **size):
     """2 epochs (6 iterations) straight; 1 epoch (3), then a resume to 2."""
     def cfg(tag, epochs, **kwargs):
         iters = dict(iters=3 * epochs) if iter_based else {}
-        return make_cfg(name, str(tmp_path / tag), epochs, num_workers, **iters, **kwargs)
+        return make_cfg(name, str(tmp_path / tag), epochs, num_workers, **iters,
+                        **size, **kwargs)
 
     straight = train(cfg('straight', 2))
     train(cfg('first', 1))
@@ -169,15 +171,17 @@ def test_resume_exact_dgl_mlaan(tmp_path):
 
 @pytest.mark.slow
 def test_resume_exact_with_data_workers(tmp_path):
-    straight, resumed, _ = straight_and_resumed(tmp_path, E2E, num_workers=2)
+    straight, resumed, _ = straight_and_resumed(tmp_path, E2E, num_workers=2, **SMALL)
     assert differing(straight, resumed) == []
 
 
 @pytest.mark.slow
-def test_resume_exact_iteration_loop(tmp_path):
+@pytest.mark.parametrize('num_workers', [0, 2])
+def test_resume_exact_iteration_loop(tmp_path, num_workers):
     """mmseg's schedule: an iteration loop that replays the trained batches
     on resume (here across the end of the data, 3 batches per pass)."""
-    straight, resumed, _ = straight_and_resumed(tmp_path, E2E, iter_based=True)
+    straight, resumed, _ = straight_and_resumed(tmp_path, E2E, num_workers, iter_based=True,
+                                                **SMALL)
     assert differing(straight, resumed) == []
 
 
@@ -186,12 +190,12 @@ def test_resume_exact_without_a_seed(tmp_path):
     """randomness.seed=None (mmpretrain's default): the resumed run starts
     with a new random seed; mmengine takes the checkpoint's for the runner
     but its sampler keeps the new one, the hook gives it back the saved one."""
-    train(make_cfg(E2E, str(tmp_path / 'first'), 1, seed=None))
+    train(make_cfg(E2E, str(tmp_path / 'first'), 1, seed=None, **SMALL))
     ckpt = str(tmp_path / 'first' / 'epoch_1.pth')
     seed = torch.load(ckpt, weights_only=False)['meta']['seed']
-    straight = train(make_cfg(E2E, str(tmp_path / 'straight'), 2, seed=seed))
+    straight = train(make_cfg(E2E, str(tmp_path / 'straight'), 2, seed=seed, **SMALL))
     resumed = train(make_cfg(E2E, str(tmp_path / 'resumed'), 2, seed=None,
-                             resume_from=ckpt))
+                             resume_from=ckpt, **SMALL))
     assert resumed.train_dataloader.sampler.seed == seed
     assert differing(training_state(straight), training_state(resumed)) == []
 
