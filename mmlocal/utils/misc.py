@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 import torch
 
 LOCAL_LEARNER_PREFIX = 'local_learner.'
-TRAINING_STATE_KEYS = ('optimizer', 'message_hub', 'param_schedulers')
+TRAINING_STATE_KEYS = ('optimizer', 'message_hub', 'param_schedulers', 'random_states')
 
 
 def default_scope_of(cfg) -> Optional[str]:
