@@ -6,6 +6,7 @@ Real Runner, the project's configs, real CIFAR-10 images (192 training
 images, batch 64, seed 0, one thread, validation after every epoch), as
 ``tools/train.py`` runs them: ``resume=True`` and ``load_from`` the checkpoint.
 """
+import glob
 import os.path as osp
 from typing import Any, Dict
 
@@ -18,7 +19,8 @@ from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
 import mmlocal  # noqa: F401
-from mmlocal.engine.hooks import RandomStateHook, epoch_seed
+from mmlocal.engine.hooks import (RandomStateHook, epoch_seed, get_random_state,
+                                  set_random_state)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(ROOT, 'configs')
@@ -104,7 +106,8 @@ def _flatten(prefix: str, obj: Any, out: Dict[str, Any]) -> None:
 def training_state(runner: Runner) -> Dict[str, Any]:
     """Every tensor a resume must restore: the model's, the local learner's
     (heads, EMA copies; wherever the checkpoint keeps them) and the optim
-    wrapper's (momentum buffers, learning rates, loss scaler)."""
+    wrapper's (momentum buffers, learning rates, loss scaler); and the random
+    generators where the run left them (take it right after the run)."""
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     out: Dict[str, Any] = {}
     _flatten('model', model.state_dict(), out)
@@ -112,6 +115,13 @@ def training_state(runner: Runner) -> Dict[str, Any]:
     if learner is not None:
         _flatten('learner', learner.state_dict(), out)
     _flatten('optim', runner.optim_wrapper.state_dict(), out)
+    _flatten('rng', get_random_state(), out)
+    return out
+
+
+def flat(obj: Any) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    _flatten('', obj, out)
     return out
 
 
@@ -130,11 +140,15 @@ def straight_and_resumed(tmp_path, name: str, num_workers: int = 0,
                         **size, **kwargs)
 
     straight = train(cfg('straight', 2))
+    straight_state = training_state(straight)  # now: it holds the generators
     train(cfg('first', 1))
     ckpt = str(tmp_path / 'first' / ('iter_3.pth' if iter_based else 'epoch_1.pth'))
+    # written during validation; a resumed run deletes it when it saves its own best
+    best = [torch.load(f, weights_only=False)['random_states']
+            for f in glob.glob(str(tmp_path / 'first' / 'best_*.pth'))]
     resumed = train(cfg('resumed', 2, resume_from=ckpt))
     assert straight.iter == resumed.iter == 6
-    return training_state(straight), training_state(resumed), ckpt
+    return straight_state, training_state(resumed), ckpt, best
 
 
 def assert_covers(state: Dict[str, Any], local: bool) -> None:
@@ -150,11 +164,14 @@ def assert_covers(state: Dict[str, Any], local: bool) -> None:
 
 @pytest.mark.slow
 def test_resume_exact_e2e(tmp_path):
-    straight, resumed, ckpt = straight_and_resumed(tmp_path, E2E)
+    straight, resumed, ckpt, best = straight_and_resumed(tmp_path, E2E)
     assert_covers(straight, local=False)
     assert differing(straight, resumed) == []
     saved = torch.load(ckpt, weights_only=False)['random_states']
     assert len(saved['states']) == 1 and saved['sampler_seed'] == 0
+    # mmengine writes the best checkpoint, and epoch_1.pth again, during
+    # validation: both hold the states from before it
+    assert len(best) == 1 and differing(flat(saved), flat(best[0])) == []
 
     # the control: the same resume without the hook (mmengine alone) draws
     # other crops and flips, and the weights part
@@ -164,14 +181,14 @@ def test_resume_exact_e2e(tmp_path):
 
 @pytest.mark.slow
 def test_resume_exact_dgl_mlaan(tmp_path):
-    straight, resumed, _ = straight_and_resumed(tmp_path, MLAAN)
+    straight, resumed, _, _ = straight_and_resumed(tmp_path, MLAAN)
     assert_covers(straight, local=True)
     assert differing(straight, resumed) == []
 
 
 @pytest.mark.slow
 def test_resume_exact_with_data_workers(tmp_path):
-    straight, resumed, _ = straight_and_resumed(tmp_path, E2E, num_workers=2, **SMALL)
+    straight, resumed, _, _ = straight_and_resumed(tmp_path, E2E, num_workers=2, **SMALL)
     assert differing(straight, resumed) == []
 
 
@@ -180,7 +197,7 @@ def test_resume_exact_with_data_workers(tmp_path):
 def test_resume_exact_iteration_loop(tmp_path, num_workers):
     """mmseg's schedule: an iteration loop that replays the trained batches
     on resume (here across the end of the data, 3 batches per pass)."""
-    straight, resumed, _ = straight_and_resumed(tmp_path, E2E, num_workers, iter_based=True,
+    straight, resumed, _, _ = straight_and_resumed(tmp_path, E2E, num_workers, iter_based=True,
                                                 **SMALL)
     assert differing(straight, resumed) == []
 
@@ -193,11 +210,12 @@ def test_resume_exact_without_a_seed(tmp_path):
     train(make_cfg(E2E, str(tmp_path / 'first'), 1, seed=None, **SMALL))
     ckpt = str(tmp_path / 'first' / 'epoch_1.pth')
     seed = torch.load(ckpt, weights_only=False)['meta']['seed']
-    straight = train(make_cfg(E2E, str(tmp_path / 'straight'), 2, seed=seed, **SMALL))
+    straight = training_state(
+        train(make_cfg(E2E, str(tmp_path / 'straight'), 2, seed=seed, **SMALL)))
     resumed = train(make_cfg(E2E, str(tmp_path / 'resumed'), 2, seed=None,
                              resume_from=ckpt, **SMALL))
     assert resumed.train_dataloader.sampler.seed == seed
-    assert differing(training_state(straight), training_state(resumed)) == []
+    assert differing(straight, training_state(resumed)) == []
 
 
 # ------------------------------------------------------ worker seeding
@@ -241,6 +259,31 @@ def test_workers_draw_new_augmentations_every_epoch(tmp_path):
     # the hook alone replaces mmengine's fixed seeds
     hook_only = augmented_epochs(tmp_path, 'hook', num_workers=2, seed_workers=False)
     assert all(not torch.equal(a, b) for a, b in zip(hook_only[:4], hook_only[4:]))
+
+
+def test_random_state_round_trip():
+    """What is drawn after a restore is what was drawn after the save, in
+    python, numpy and torch; the saved form survives a weights-only load."""
+    import io
+    import random
+
+    import numpy as np
+    torch.manual_seed(3)
+    np.random.seed(3)
+    random.seed(3)
+    np.random.randn()  # a cached Gaussian in numpy's state
+    state = get_random_state()
+
+    def draw():
+        return (random.random(), np.random.randn(3).tolist(), torch.rand(3).tolist())
+
+    first = draw()
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    set_random_state(torch.load(buffer, weights_only=True))
+    assert draw() == first
+    assert draw() != first
 
 
 def test_epoch_seed_varies_with_seed_epoch_rank():
