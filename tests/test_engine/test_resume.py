@@ -1,10 +1,13 @@
 """Resume is exact: 1 epoch, then a resume to epoch 2, ends with every tensor
 of 2 straight epochs, bit for bit: weights, BN statistics, local heads, MLAAN
-EMA copies, optimizer state.
+EMA copies, optimizer state, and the random generators themselves.
 
 Real Runner, the project's configs, real CIFAR-10 images (192 training
 images, batch 64, seed 0, one thread, validation after every epoch), as
 ``tools/train.py`` runs them: ``resume=True`` and ``load_from`` the checkpoint.
+Variants: data workers, an iteration loop (mmseg's), no seed, two gloo
+ranks; the control (mmengine alone) is not exact; data workers draw new
+augmentations every epoch.
 """
 import glob
 import os.path as osp
