@@ -15,6 +15,10 @@ Data: mmpretrain's ImageNet layout under data/imagenet (see resnet101_imagenet_e
 _base_ = 'mmpretrain::resnet/resnet34_8xb32_in1k.py'
 custom_imports = dict(imports=['mmlocal'], allow_failed_imports=False)
 
+# exact resume and new augmentations every epoch (mmlocal RandomStateHook)
+train_dataloader = dict(worker_init_fn=dict(type='seed_worker'))
+custom_hooks = [dict(type='RandomStateHook')]
+
 optim_wrapper = dict(
     type='LocalLearningOptimWrapper',
     constructor='LocalLearningOptimWrapperConstructor',

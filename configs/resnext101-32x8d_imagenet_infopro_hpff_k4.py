@@ -9,6 +9,10 @@ learning of ``resnet101_imagenet_infopro_hpff_k4.py``: HPFF's K=4 end points
 _base_ = 'mmpretrain::resnext/resnext101-32x8d_8xb32_in1k.py'
 custom_imports = dict(imports=['mmlocal'], allow_failed_imports=False)
 
+# exact resume and new augmentations every epoch (mmlocal RandomStateHook)
+train_dataloader = dict(worker_init_fn=dict(type='seed_worker'))
+custom_hooks = [dict(type='RandomStateHook')]
+
 # schedule of the InfoPro / HPFF ImageNet code (see resnet101_imagenet_e2e.py)
 param_scheduler = dict(
     _delete_=True, type='CosineAnnealingLR', T_max=90, by_epoch=True,

@@ -6,7 +6,7 @@ mmengine's *root* registries: a child registry (``mmseg``, ``mmpretrain``,
 ``LocalLearningOptimWrapper``, ``CifarResNet`` or ``InfoPro`` by name.
 Registries that exist only in mmlocal are created here.
 """
-from mmengine.registry import HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import FUNCTIONS, HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import OPTIM_WRAPPERS, Registry
 
 #: Local learning methods (DGL, InfoPro, PredSim): build one head per module.
@@ -19,6 +19,6 @@ TARGET_ADAPTERS = Registry('target adapter', locations=['mmlocal.local.targets']
 TOOLBOXES = Registry('toolbox', locations=['mmlocal.apis.toolboxes'])
 
 __all__ = [
-    'MODELS', 'HOOKS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
+    'MODELS', 'HOOKS', 'FUNCTIONS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
     'LOCAL_METHODS', 'BLOCK_LISTS', 'TARGET_ADAPTERS', 'TOOLBOXES'
 ]

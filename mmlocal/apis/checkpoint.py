@@ -10,7 +10,7 @@ from typing import Any, Dict, List
 
 LOCAL_LEARNER_PREFIX = 'local_learner.'
 LOCAL_LEARNER_KEY = 'local_learner'
-TRAINING_STATE_KEYS = ('optimizer', 'message_hub', 'param_schedulers')
+TRAINING_STATE_KEYS = ('optimizer', 'message_hub', 'param_schedulers', 'random_states')
 
 
 def local_learner_keys(state_dict: Dict[str, Any]) -> List[str]:

@@ -212,12 +212,13 @@ def test_hpff_train_tta_strip_inference(tmp_path, capsys):
     assert 'mIoU' in log
     assert 'unexpected key' not in log and 'missing keys' not in log
 
-    # and mmseg's own API with mmseg's own E2E config
+    # and mmseg's own API, with our config and with mmseg's own E2E config
     capsys.readouterr()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         from mmengine.hub import get_config
+        before = predict(load('deeplabv3_r101_cityscapes_infopro_hpff'), ckpt)
         after = predict(get_config(MMSEG_E2E), ckpt)
     finally:
         torch.set_num_threads(threads)
