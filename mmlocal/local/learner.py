@@ -34,9 +34,11 @@ import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
 from mmengine.dist import broadcast, get_world_size, is_distributed
+from mmengine.logging import print_log
 
 from .head_runner import check_patch_grid, run_head, run_head_patched
-from .methods import FeatureInfo, TaskInfo, build_method
+from .methods import FeatureInfo, TaskInfo
+from .plan import build_head, plan_for
 from mmlocal.models.heads.leap_head import LeapAugmentedHead
 from .split import block_paths, resolve_boundaries
 from .targets import build_target_adapter
@@ -66,19 +68,20 @@ class LocalLearner(nn.Module):
         boundaries: explicit boundary block paths instead of ``num_modules``.
         split: 'auto' | 'blocks' | 'memory' | a preset name (see ``split.py``).
         method: the local method config, e.g. ``dict(type='InfoPro')``.
-        hilo: HPFF hierarchical supervision, e.g. ``dict(cascade=2)``; keys:
-            ``cascade`` (k), ``independent_weight`` (0.001),
-            ``cascade_weight`` (0.999), ``independent`` (True; False = the
-            authors' ImageNet code), ``first_independent`` (True; False = their
-            CIFAR code: the first module is trained by the cascade only),
-            ``independent_method`` (another method for the independent heads).
-        pff: patch feature fusion, e.g. ``dict(patches=2)``; ``apply_to``
-            any of ('independent', 'cascade').
+        hilo: HPFF hierarchical supervision, e.g. ``dict(cascade=2)``; keys
+            in ``plan.build_plan`` (cascade k, independent/cascade weights,
+            ``independent``, ``first_independent``, ``independent_method``,
+            ``task_cascade_weight``).
+        pff: patch feature fusion, e.g. ``dict(patches=2)``; ``variant``
+            'paper' | 'quadrant' | 'output', ``apply_to``.
         mlaan: leap-augmented modules, e.g. ``dict(momentum=0.995)``; keys:
             ``momentum`` (EMA keep fraction r), ``ema`` ('all' modules or the
             'last' only, as the authors' CIFAR code), ``path`` ('cascade' as
             the code, or 'independent' as the paper's figure), ``table``
             ('auto': the authors' tables where they exist, else the rule).
+        stem: 'module' (InfoPro's code: the stem is a local module with its
+            own heads) or 'merged' (HPFF/MLAAN code: no head on the stem, the
+            first segment's losses reach it). See ``plan.py``.
         task: target adapter name; default from the model class.
         backbone: path of the backbone in the model.
         probe_size: (H, W) of the dummy input used to infer feature shapes.
@@ -90,7 +93,7 @@ class LocalLearner(nn.Module):
                  boundaries: Optional[Sequence[str]] = None, split: str = 'auto',
                  method: dict = dict(type='DGL'), hilo: Optional[dict] = None,
                  pff: Optional[dict] = None, mlaan: Optional[dict] = None,
-                 task: Optional[str] = None,
+                 stem: str = 'module', task: Optional[str] = None,
                  backbone: str = 'backbone',
                  probe_size: Optional[Tuple[int, int]] = None,
                  num_classes: Optional[int] = None, check_finite: bool = True) -> None:
@@ -117,65 +120,34 @@ class LocalLearner(nn.Module):
         self.features = [self._feature_info(shapes[b]) for b in self.boundaries]
 
         hilo = ConfigDict(hilo or {})
+        mlaan = ConfigDict(mlaan or {})
+        self.plan = plan_for(self.boundaries, block_paths(model, backbone),
+                             getattr(model.get_submodule(backbone), 'depth', None),
+                             method, hilo=hilo, pff=pff, mlaan=mlaan, stem=stem)
+        self.plan.check_supervised()
+        print_log(self.plan.format(), logger='current')
+        # summary attributes (read by tools and tests)
         self.hilo = bool(hilo)
-        self.window = int(hilo.get('cascade', 2)) if self.hilo else 1
-        if self.window < 1:
-            raise ValueError(f'hilo.cascade (window size k) must be >= 1, got {self.window}')
+        self.window = self.plan.reach_back() + 1
         self.w_ind = float(hilo.get('independent_weight', 0.001)) if self.hilo else 1.
         self.w_cas = float(hilo.get('cascade_weight', 0.999)) if self.hilo else 0.
-        with_ind = hilo.get('independent', True)
-        first_ind = hilo.get('first_independent', True)
-
-        pff = ConfigDict(pff or {})
-        self.patches = int(pff.get('patches', 1)) if pff else 1
-        apply_to = tuple(pff.get('apply_to', ('independent', 'cascade')))
-        unknown = set(apply_to) - {'independent', 'cascade'}
-        if unknown:
-            raise ValueError(f"pff.apply_to accepts 'independent' and 'cascade', got {sorted(unknown)}")
-        self.pff_independent = self.patches > 1 and 'independent' in apply_to
-        self.pff_cascade = self.patches > 1 and 'cascade' in apply_to
-
-        main = build_method(method)
-        ind_method = build_method(hilo['independent_method']) \
-            if self.hilo and hilo.get('independent_method') else main
-        mlaan = ConfigDict(mlaan or {})
-        leap_path = mlaan.get('path', 'cascade') if mlaan else None
-        if leap_path not in (None, 'cascade', 'independent'):
-            raise ValueError(f"mlaan.path must be 'cascade' or 'independent', got {leap_path!r}")
-        if leap_path == 'cascade' and not self.hilo:
-            raise ValueError("mlaan.path='cascade' needs cascade windows: add "
-                             'hilo=dict(cascade=3) (MLAAN multilaminar modules)')
+        self.patches = max([h.patches for h in self.plan.heads], default=1)
         self.ema_mode = mlaan.get('ema', 'all') if mlaan else None
-        if self.ema_mode not in (None, 'all', 'last'):
-            raise ValueError(f"mlaan.ema must be 'all' or 'last', got {self.ema_mode!r}")
-        leaps = []
-        if mlaan:
-            from .leap import leap_blocks
-            leaps = leap_blocks(self.boundaries, block_paths(model, backbone),
-                                getattr(model.get_submodule(backbone), 'depth', None),
-                                mlaan.get('table', 'auto'))
+        self._last_user = self.plan.last_user()
 
-        n_local = self.num_modules - 1
         self.heads = nn.ModuleDict()
         self.cascade_heads = nn.ModuleDict()
-        for j, feat in enumerate(self.features):
-            if self.patches > 1:
-                check_patch_grid(self.patches, feat.spatial, self.boundaries[j])
-            leap = leaps[j] if leaps else []
-
-            def build(meth, kind):
-                if leap_path != kind or not leap:
-                    return meth.build_head(j, n_local, feat, self.task)
-                head = meth.build_head(j, n_local, self._feature_info(shapes[leap[-1]]),
-                                       self.task)
-                return LeapAugmentedHead(
-                    blocks=[model.get_submodule(p) for p in leap], sources=leap,
-                    head=head, momentum=mlaan.get('momentum', 0.995))
-
-            if with_ind and (first_ind or j > 0 or not self.hilo):
-                self.heads[f'm{j + 1}'] = build(ind_method, 'independent')
-            if self.hilo and j >= self.window - 1:
-                self.cascade_heads[f'm{j + 1}'] = build(main, 'cascade')
+        for hp in self.plan.heads:
+            j = hp.module
+            feat = self.features[j]
+            if hp.patches > 1 and hp.pff == 'paper':
+                check_patch_grid(hp.patches, feat.spatial, self.boundaries[j])
+            leap_feat = self._feature_info(shapes[hp.leap[-1]]) if hp.leap else None
+            head = build_head(hp, feat, self.task, model, leap_feat)
+            if hp.kind == 'independent':
+                self.heads[f'm{j + 1}'] = head
+            else:
+                self.cascade_heads[f'm{j + 1}'] = head
 
         self._armed = False
         self._handles: List = []
@@ -316,11 +288,11 @@ class LocalLearner(nn.Module):
     def update_ema(self) -> None:
         """MLAAN: EMA copies follow their live blocks, once per iteration
         (before the optimizer step, as the authors' code)."""
-        heads = self.leap_heads()
-        if self.ema_mode == 'last':
-            heads = heads[-1:]
-        for h in heads:
-            h.update_ema(self.model.get_submodule(h.sources[0]))
+        for hp in self.plan.heads:
+            if hp.ema:
+                heads = self.heads if hp.kind == 'independent' else self.cascade_heads
+                h = heads[f'm{hp.module + 1}']
+                h.update_ema(self.model.get_submodule(h.sources[0]))
 
     @contextlib.contextmanager
     def armed(self):
@@ -408,15 +380,15 @@ class LocalLearner(nn.Module):
         return backward
 
     def _head_grad(self, head: nn.Module, h: torch.Tensor, weight: float,
-                   patched: bool, name: str) -> Optional[torch.Tensor]:
+                   patches: int, name: str) -> Optional[torch.Tensor]:
         """Run one head on a detached leaf copy of ``h``; return dL/dh."""
         leaf = h.detach().requires_grad_()
         feat = _as_map(leaf, self._grid(h), self._extra_tokens)
         out_size = tuple(self._targets.inputs.shape[-2:])
         backward = self._checked_backward(name)
-        if patched:
+        if patches > 1:
             losses = run_head_patched(head, feat, self._targets, out_size, weight,
-                                      backward, self.patches)
+                                      backward, patches)
         else:
             losses = run_head(head, feat, self._targets, out_size, weight, backward)
         for k, v in losses.items():
@@ -442,18 +414,17 @@ class LocalLearner(nn.Module):
         return None
 
     def _on_boundary(self, j: int, h: torch.Tensor) -> torch.Tensor:
-        key = f'm{j + 1}'
         self._out[j] = h
-        if key in self.heads:
-            g = self._head_grad(self.heads[key], h, self.w_ind, self.pff_independent,
-                                f'local.{key}')
-            self._add_stop(j, g)
-        if key in self.cascade_heads:
-            g = self._head_grad(self.cascade_heads[key], h, self.w_cas, self.pff_cascade,
-                                f'local.{key}.cascade')
-            self._propagate(j, g, j - self.window + 1)
-        if j - self.window + 1 >= 0:
-            self._flush(j - self.window + 1)
+        for hp in self.plan.at(j):
+            heads = self.heads if hp.kind == 'independent' else self.cascade_heads
+            if f'm{j + 1}' not in heads:  # removed by the user
+                continue
+            g = self._head_grad(heads[f'm{j + 1}'], h, hp.weight,
+                                hp.patches if hp.pff == 'paper' else 1, f'local.{hp.key}')
+            self._propagate(j, g, hp.reach)
+        for m in range(j + 1):
+            if self._last_user[m] == j:
+                self._flush(m)
         nxt = h.detach()
         if self.window > 1:
             nxt.requires_grad_()
@@ -493,15 +464,16 @@ class LocalLearner(nn.Module):
         (the task loss reaches back k-1 modules, weighted by the cascade
         weight) and apply what is left."""
         last = self.num_modules - 1
-        if self.hilo and last >= 1:
+        below = self.plan.task_weight_below
+        if below > 0 and last >= 1:
             inp = self._inp.get(last)
-            g = None if inp is None or inp.grad is None else inp.grad * self.w_cas
+            g = None if inp is None or inp.grad is None else inp.grad * below
             if inp is not None:
                 inp.grad = None
-            self._propagate(last - 1, g, last - self.window + 1)
+            self._propagate(last - 1, g, self.plan.task_reach)
         for m in sorted(self._out):
             self._flush(m)
-        if self.ema_mode is not None:
+        if any(hp.ema for hp in self.plan.heads):
             self.update_ema()
         self._inp.clear()
         self._stop.clear()
