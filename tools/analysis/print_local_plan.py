@@ -20,6 +20,7 @@ from typing import Optional, Sequence
 import mmlocal  # noqa: F401  (compat + registration first)
 
 from mmengine.config import Config, DictAction
+from mmengine.logging import MMLogger
 from mmengine.registry import MODELS, init_default_scope
 
 
@@ -52,6 +53,8 @@ def local_plan(cfg: Config):
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
     args = parse_args(argv)
+    # the learner logs the plan at INFO; here it is printed once, below
+    MMLogger.get_instance('print_local_plan', log_level='WARNING')
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
