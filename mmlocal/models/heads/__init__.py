@@ -1,5 +1,6 @@
 from .aux_classifiers import (AuxDGLClassifier, AuxNet34Classifier, ConvAuxClassifier,
-                              DGLMLPSRClassifier, ImageNetAuxClassifier, PredSimNet, SegAuxClassifier)
+                              DGLMLPSRClassifier, ImageNetAuxClassifier, PredSimNet,
+                              SegAuxClassifier)
 from .decoders import (HPFFImageNetDecoder, QuadrantReconDecoder, ReconDecoder,
                        UpsampleDecoder)
 from .local_heads import ClassifierHead, InfoProHead, LocalHead, PredSimHead
