@@ -38,7 +38,8 @@ def _does_local_learning(runner) -> bool:
     model = runner.model
     while is_model_wrapper(model) or hasattr(model, 'module'):
         model = model.module
-    if hasattr(model, 'local_learner'):
+    from mmlocal.local import LocalLearner
+    if LocalLearner.of(model) is not None:
         return True
     wrappers = getattr(runner, 'optim_wrapper', None)
     if wrappers is None or isinstance(wrappers, dict):  # not built (test)

@@ -61,7 +61,7 @@ class LocalStep:
         if self.cur != j:
             raise RuntimeError(f'local boundary {self.plan.boundaries[j]} ran out of order')
         self.router.output(j, h)
-        for hp in self.plan.heads_of(j):
+        for hp in self.plan.at(j):
             g = self._head_grad(self.learner.head(hp), h, hp)
             self.router.route(j, g, hp.reach)
         self.cur = j + 1
@@ -74,7 +74,7 @@ class LocalStep:
         out_size = tuple(self.targets.inputs.shape[-2:])
         name = f'local.{hp.key}'
         backward = self._checked(name, hp.module)
-        if hp.patches > 1:
+        if hp.pff == 'paper':  # the code's variants patch inside the decoder
             losses = run_head_patched(head, feat, self.targets, out_size, hp.weight, backward,
                                       hp.patches)
         else:

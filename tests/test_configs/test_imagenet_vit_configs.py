@@ -138,7 +138,7 @@ def _learner(name: str, **local):
     cfg = Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
     init_default_scope('mmpretrain')
     model = MODELS.build(cfg.model)
-    return model, LocalLearner(model, **dict(cfg.optim_wrapper.local, **local))
+    return model, LocalLearner(model, dict(cfg.optim_wrapper.local, **local))
 
 
 def test_imagenet_k8_split_and_inferred_channels():

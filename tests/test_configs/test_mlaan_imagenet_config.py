@@ -21,6 +21,6 @@ def test_resnet34_mlaan_k17_trains(tmp_path):
     learner = runner.LocalLearner.of(model)
     assert learner.num_modules == 17 and learner.boundaries[0] == 'backbone.maxpool'
     leaps = learner.leap_heads()
-    assert len(leaps) == 14  # cascade windows of 3 over 16 local modules
+    assert len(leaps) == 13  # cascade windows of 3 at segments i = 2..S-2 (ALGORITHMS.md §6.3)
     assert all(bool(h.synced) for h in leaps)
     assert leaps[0].sources[-1] == 'backbone.layer4.2'

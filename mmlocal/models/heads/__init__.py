@@ -1,9 +1,12 @@
-from .aux_classifiers import (ConvAuxClassifier, DGLMLPSRClassifier,
-                              ImageNetAuxClassifier, PredSimNet, SegAuxClassifier)
-from .decoders import ReconDecoder, UpsampleDecoder
+from .aux_classifiers import (AuxDGLClassifier, AuxNet34Classifier, ConvAuxClassifier,
+                              DGLMLPSRClassifier, ImageNetAuxClassifier, PredSimNet,
+                              SegAuxClassifier)
+from .decoders import (HPFFImageNetDecoder, QuadrantReconDecoder, ReconDecoder,
+                       UpsampleDecoder)
 from .local_heads import ClassifierHead, InfoProHead, LocalHead, PredSimHead
 
 __all__ = [
+    'AuxDGLClassifier', 'AuxNet34Classifier', 'HPFFImageNetDecoder', 'QuadrantReconDecoder',
     'ConvAuxClassifier', 'DGLMLPSRClassifier', 'ImageNetAuxClassifier',
     'PredSimNet', 'SegAuxClassifier', 'ReconDecoder', 'UpsampleDecoder',
     'LocalHead', 'ClassifierHead', 'InfoProHead', 'PredSimHead'
