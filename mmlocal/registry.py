@@ -13,10 +13,14 @@ from mmengine.registry import OPTIM_WRAPPERS, Registry
 LOCAL_METHODS = Registry('local method', locations=['mmlocal.local.methods'])
 #: Backbone -> ordered list of its block paths (split presets).
 BLOCK_LISTS = Registry('block list', locations=['mmlocal.local.split'])
+#: What ``local.split`` accepts: 'auto', 'blocks', 'memory' and the papers' presets.
+SPLITS = Registry('split', locations=['mmlocal.local.split'])
+#: Backbone class -> the papers' preset that ``split='auto'`` takes for it.
+SPLIT_PRESETS = Registry('split preset', locations=['mmlocal.local.split'])
 #: Task -> how targets are read from data samples (classification, segmentation, ...).
 TARGET_ADAPTERS = Registry('target adapter', locations=['mmlocal.local.targets'])
 
 __all__ = [
     'MODELS', 'HOOKS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
-    'LOCAL_METHODS', 'BLOCK_LISTS', 'TARGET_ADAPTERS'
+    'LOCAL_METHODS', 'BLOCK_LISTS', 'SPLITS', 'SPLIT_PRESETS', 'TARGET_ADAPTERS'
 ]
