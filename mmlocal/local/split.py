@@ -130,40 +130,58 @@ def module_peaks(costs: PeakCosts, ends: Sequence[int]) -> List[float]:
     return peaks
 
 
-def peak_balanced_indices(costs: PeakCosts, k: int) -> List[int]:
-    """Boundary indices (into the candidates) whose split has the lowest
-    largest module peak (:func:`module_peaks`): exact dynamic programme over
-    the last ``window`` module ends."""
-    n = len(costs.paths)
-    if not 1 <= k <= n:
-        raise ValueError(f'cannot cut {n} blocks into {k} modules')
-    w = max(int(costs.window), 1)
-    gp, pp = [0.], [0.]
-    for g, p in zip(costs.graph, costs.params):
-        gp.append(gp[-1] + g)
-        pp.append(pp[-1] + p)
-
-    def peak(first: int, prev: int, end: int, last: bool) -> float:
-        top = costs.tail if last else costs.head[end]
-        return gp[end + 1] - gp[first + 1] + pp[prev + 1] + top
-
-    # state: ends of the last w modules (-1 padded) -> (largest peak, ends so far)
+def _minimax_ends(n: int, k: int, w: int, cost: Callable[[int, int, int, bool], float],
+                  allowed: Optional[Callable[[int, int, int, bool], bool]] = None) -> Tuple[float, List[int]]:
+    """Module ends e_1 < ... < e_k = n-1 minimising the largest
+    ``cost(first, prev, end, last)`` (first: end of the module before the
+    window of w modules, prev: end of the module before; -1 = none), over the
+    modules that ``allowed`` admits. Exact dynamic programme whose state is
+    the last w ends."""
     layer: Dict[Tuple[int, ...], Tuple[float, Tuple[int, ...]]] = {(-1,) * w: (0., ())}
     for m in range(k):
         last = m == k - 1
         nxt: Dict[Tuple[int, ...], Tuple[float, Tuple[int, ...]]] = {}
         for state, (worst, ends) in layer.items():
             prev = state[-1]
-            hi = n - 1 if last else n - 1 - (k - 1 - m)
-            lo = n - 1 if last else prev + 1
+            lo, hi = (n - 1, n - 1) if last else (prev + 1, n - 1 - (k - 1 - m))
             for end in range(lo, hi + 1):
-                cost = max(worst, peak(state[0], prev, end, last))
+                if allowed is not None and not allowed(state[0], prev, end, last):
+                    continue
+                value = max(worst, cost(state[0], prev, end, last))
                 key = state[1:] + (end,)
-                if key not in nxt or cost < nxt[key][0]:
-                    nxt[key] = (cost, ends + (end,))
+                if key not in nxt or value < nxt[key][0]:
+                    nxt[key] = (value, ends + (end,))
         layer = nxt
-    _, ends = min(layer.values(), key=lambda v: v[0])
-    return list(ends[:-1])
+    if not layer:
+        return float('inf'), []
+    value, ends = min(layer.values(), key=lambda v: v[0])
+    return value, list(ends)
+
+
+def peak_balanced_indices(costs: PeakCosts, k: int, tolerance: float = 0.01) -> List[int]:
+    """Boundary indices (into the candidates) of the split with the lowest
+    largest module peak (:func:`module_peaks`). Among the splits within
+    ``tolerance`` of that optimum, the one with the most even numbers of
+    blocks per module (the peak often leaves some modules free)."""
+    n = len(costs.paths)
+    if not 1 <= k <= n:
+        raise ValueError(f'cannot cut {n} blocks into {k} modules')
+    w = max(int(costs.window), 1)
+    gp, pp, bp = [0.], [0.], [0]
+    for p, g, q in zip(costs.paths, costs.graph, costs.params):
+        gp.append(gp[-1] + g)
+        pp.append(pp[-1] + q)
+        bp.append(bp[-1] + (0 if is_stem(p) else 1))
+
+    def peak(first: int, prev: int, end: int, last: bool) -> float:
+        top = costs.tail if last else costs.head[end]
+        return gp[end + 1] - gp[first + 1] + pp[prev + 1] + top
+
+    best, ends = _minimax_ends(n, k, w, peak)
+    limit = best * (1 + tolerance)
+    _, even = _minimax_ends(n, k, w, lambda first, prev, end, last: bp[end + 1] - bp[prev + 1],
+                            lambda first, prev, end, last: peak(first, prev, end, last) <= limit)
+    return (even or ends)[:-1]
 
 
 def _saved_bytes_per_block(backbone: nn.Module, paths: Sequence[str], rel: Sequence[str],
