@@ -65,8 +65,9 @@ MEMORY = {
         ('DGL', DLV3.format('infopro_k4'),
          {'optim_wrapper.local.method': dict(_delete_=True, type='DGL')}),
         ('InfoPro', DLV3.format('infopro_k4'), {}),
-        ('InfoPro (split=memory)', DLV3.format('infopro_k4-balanced'), {}),
+        ('InfoPro (peak-balanced)', DLV3.format('infopro_k4-balanced'), {}),
         ('InfoPro+HPFF', DLV3.format('infopro_hpff'), {}),
+        ('InfoPro+HPFF (peak-balanced)', DLV3.format('infopro_hpff_k4-balanced'), {}),
     ], {'model.backbone.depth': 18, 'model.decode_head.in_channels': 512,  # smoke: ResNet-18
         'model.decode_head.channels': 64, 'model.auxiliary_head.in_channels': 256,
         'model.auxiliary_head.channels': 32}),
@@ -273,9 +274,11 @@ def check_memory(args, device, deadline) -> Dict[str, List[dict]]:
                 continue
             try:
                 opts = dict(options, **(smoke_opts if args.smoke else {}))
-                if args.smoke and smoke_opts and 'local' in Config.fromfile(
-                        osp.join(ROOT, path)).optim_wrapper:
+                local = Config.fromfile(osp.join(ROOT, path)).optim_wrapper.get('local')
+                if args.smoke and smoke_opts and local is not None:
                     opts.update(SMOKE_LOCAL)
+                    if 'boundaries' in local:  # a ResNet-18 has no layer3[12]
+                        opts['optim_wrapper.local.boundaries'] = None
                 cfg, batch = load(path, opts, size, bs)
                 row.update(measure_case(cfg, batch, device, 1 if args.smoke else args.iters),
                            status='ok')
