@@ -13,6 +13,10 @@ from mmengine.registry import OPTIM_WRAPPERS, Registry
 LOCAL_METHODS = Registry('local method', locations=['mmlocal.local.methods'])
 #: Backbone -> ordered list of its block paths (split presets).
 BLOCK_LISTS = Registry('block list', locations=['mmlocal.local.split'])
+#: What ``local.split`` accepts: 'auto', 'blocks', 'memory' and the papers' presets.
+SPLITS = Registry('split', locations=['mmlocal.local.split'])
+#: Backbone class -> the papers' preset that ``split='auto'`` takes for it.
+SPLIT_PRESETS = Registry('split preset', locations=['mmlocal.local.split'])
 #: Task -> how targets are read from data samples (classification, segmentation, ...).
 TARGET_ADAPTERS = Registry('target adapter', locations=['mmlocal.local.targets'])
 #: Toolbox scope ('mmseg', 'mmpretrain', 'mmdet') -> what its tools do differently.
@@ -20,5 +24,5 @@ TOOLBOXES = Registry('toolbox', locations=['mmlocal.apis.toolboxes'])
 
 __all__ = [
     'MODELS', 'HOOKS', 'FUNCTIONS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
-    'LOCAL_METHODS', 'BLOCK_LISTS', 'TARGET_ADAPTERS', 'TOOLBOXES'
+    'LOCAL_METHODS', 'BLOCK_LISTS', 'SPLITS', 'SPLIT_PRESETS', 'TARGET_ADAPTERS', 'TOOLBOXES'
 ]

@@ -38,11 +38,12 @@ HPFF_IMAGENET_K4 = ['backbone.layer3.0', 'backbone.layer3.9', 'backbone.layer3.1
 LOCAL = {
     'deeplabv3_r101_cityscapes_infopro_k2': (['backbone.layer3.12'], 1, 1),
     'deeplabv3_r101_cityscapes_infopro_k4': (HPFF_IMAGENET_K4, 1, 1),
-    # equal measured activation memory per module (stem..layer3[1] holds the
-    # deep stem at 1/2 and layer1 at 1/4 resolution)
+    # balanced on the measured peak at 2 x 512x1024 (tools/analysis/split_peaks.py)
     'deeplabv3_r101_cityscapes_infopro_k4-balanced':
-        (['backbone.layer3.1', 'backbone.layer3.10', 'backbone.layer3.19'], 1, 1),
+        (['backbone.layer3.2', 'backbone.layer3.12', 'backbone.layer3.22'], 1, 1),
     'deeplabv3_r101_cityscapes_infopro_hpff': (HPFF_IMAGENET_K4, 2, 2),
+    'deeplabv3_r101_cityscapes_infopro_hpff_k4-balanced':
+        (['backbone.layer3.2', 'backbone.layer3.12', 'backbone.layer3.15'], 2, 2),
 }
 
 
