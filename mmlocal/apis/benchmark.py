@@ -262,8 +262,9 @@ def head_peak_memory(method: str, arch: str, channels: int, size: Sequence[int],
     cfg = dict(type=method)
     if method != 'PredSim':
         cfg['classifier'] = dict(type='ConvAuxClassifier', arch=arch)
-    head = build_method(cfg).build_head(0, 2, FeatureInfo(channels, tuple(size)),
-                                        TaskInfo('classification', 10))
+    meth = build_method(cfg)
+    head = meth.build_head(FeatureInfo(channels, tuple(size)), TaskInfo('classification', 10),
+                           meth.loss_weights(0.))
     feat = torch.randn(batch, channels, *size).requires_grad_()
     targets = LocalTargets(inputs=torch.rand(batch, 3, *image) * 255,
                            labels=torch.randint(0, 10, (batch, )))

@@ -295,7 +295,7 @@ def measure_peak_costs(model: nn.Module, inputs: torch.Tensor, data_samples: Seq
                 runs.append((ind_method, 'independent'))
             if hilo:
                 runs.append((main, 'cascade'))
-            heads = [(meth.build_head(0, 2, feat_info, info).to(device), kind)
+            heads = [(meth.build_head(feat_info, info, meth.loss_weights(0.)).to(device), kind)
                      for meth, kind in runs]
             feat = torch.randn(shape, device=device)
             with PeakMemoryTracker(device) as tracker:

@@ -123,15 +123,14 @@ def test_module_peaks_hold_the_window_grads_and_heads():
 
 def _real_step_peak(model, boundaries, batch, **local):
     """Allocator peak increase of one real local train_step (the second of two)."""
-    from test_local.helpers import build_local
+    from mmlocal.testing import build_local
     from mmlocal.utils.memory import PeakMemoryTracker
     wrapper = build_local(model, dict(boundaries=boundaries, **local))
     with PeakMemoryTracker('cpu') as tracker:
         model.train_step(batch, wrapper)
         tracker.reset_peak()
         model.train_step(batch, wrapper)
-    model.local_learner.remove()
-    del model.local_learner
+    LocalLearner.of(model).remove()
     return tracker.stats.peak_increase_bytes
 
 
@@ -142,7 +141,7 @@ def test_measured_peaks_predict_the_real_step(hilo):
     real step's peak within 25%, and the peak-balanced split's real peak is
     not above the equal-blocks split's."""
     import torch
-    from conftest import cifar_batch
+    from mmlocal.testing import cifar_batch
     from mmlocal.local.split import (measure_peak_costs, module_peaks,
                                      peak_balanced_indices)
     from mmlocal.utils.memory import PeakMemoryTracker
