@@ -30,10 +30,29 @@ class TaskInfo:
     num_classes: int
 
 
+#: Tasks whose local head is not psi on labels: the head type each method's
+#: head becomes (same arguments, plus the feature's stride; ``classifier``
+#: then names the task's dense head).
+TASK_HEADS = {
+    'detection': dict(ClassifierHead='DetClassifierHead', InfoProHead='DetInfoProHead'),
+}
+
+
+def build_task_head(cfg: dict, task: TaskInfo, feat: FeatureInfo) -> nn.Module:
+    types = TASK_HEADS.get(task.task)
+    if types is not None:
+        cfg = dict(cfg, type=types[cfg['type']], stride=feat.stride)
+        cfg.pop('dense', None)
+    return MODELS.build(cfg)
+
+
 def default_classifier(task: TaskInfo, feat: FeatureInfo) -> dict:
     """psi by task: InfoPro's CIFAR 1c2f for small classification features,
     its ImageNet psi for wide ones, its ViT psi for tokens, its segmentation
-    psi for seg."""
+    psi for seg; for box detection mmdet's RetinaHead on the feature's level
+    (two stacked convs: a light head)."""
+    if task.task == 'detection':
+        return dict(type='RetinaHead', stacked_convs=2)
     if task.task == 'segmentation':
         return dict(type='SegAuxClassifier')
     if feat.tokens:
@@ -46,7 +65,7 @@ def default_classifier(task: TaskInfo, feat: FeatureInfo) -> dict:
 def default_decoder(task: TaskInfo, feat: FeatureInfo) -> dict:
     if feat.tokens and task.task != 'segmentation':
         return dict(type='PatchReconDecoder', patch_size=feat.stride)
-    if task.task == 'segmentation' or feat.channels > 256:
+    if task.task in ('segmentation', 'detection') or feat.channels > 256:
         return dict(type='UpsampleDecoder')
     return dict(type='ReconDecoder')
 
@@ -85,12 +104,12 @@ class DGL(LocalMethod):
         self.task_loss = task_loss
 
     def build_head(self, index, num_local, feat, task):
-        return MODELS.build(dict(
+        return build_task_head(dict(
             type='ClassifierHead', in_channels=feat.channels,
             num_classes=task.num_classes,
             classifier=_cfg(self.classifier, default_classifier(task, feat)),
             loss_weight=self.loss_weight, task_loss=self.task_loss,
-            dense=task.task == 'segmentation'))
+            dense=task.task == 'segmentation'), task, feat)
 
 
 @LOCAL_METHODS.register_module()
@@ -115,7 +134,7 @@ class InfoPro(LocalMethod):
         self.feature_dim = feature_dim
 
     def build_head(self, index, num_local, feat, task):
-        return MODELS.build(dict(
+        return build_task_head(dict(
             type='InfoProHead', in_channels=feat.channels,
             num_classes=task.num_classes,
             classifier=_cfg(self.classifier, default_classifier(task, feat)),
@@ -123,7 +142,7 @@ class InfoPro(LocalMethod):
             recon_weight=linear_schedule(self.recon_weights, index, num_local),
             task_weight=linear_schedule(self.task_weights, index, num_local),
             task_loss=self.task_loss, feature_dim=self.feature_dim,
-            dense=task.task == 'segmentation'))
+            dense=task.task == 'segmentation'), task, feat)
 
 
 @LOCAL_METHODS.register_module()
@@ -137,9 +156,9 @@ class PredSim(LocalMethod):
         self.loss_weight = loss_weight
 
     def build_head(self, index, num_local, feat, task):
-        if task.task == 'segmentation':
+        if task.task in ('segmentation', 'detection'):
             raise ValueError('PredSim is defined for classification targets only; '
-                             "use method=dict(type='DGL') or 'InfoPro' for segmentation")
+                             f"use method=dict(type='DGL') or 'InfoPro' for {task.task}")
         return MODELS.build(dict(
             type='PredSimHead', in_channels=feat.channels,
             num_classes=task.num_classes, beta=self.beta,

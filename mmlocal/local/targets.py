@@ -21,6 +21,8 @@ class LocalTargets:
     labels: Optional[torch.Tensor] = None  # (B,) hard or (B, C) soft
     seg: Optional[torch.Tensor] = None  # (B, H, W), ignore_index = unlabelled
     ignore_index: int = 255
+    instances: Optional[list] = None  # detection: gt_instances per image (image coordinates)
+    metas: Optional[list] = None  # detection: metainfo per image (img_shape, pad_shape, ...)
     _image01: Optional[torch.Tensor] = field(default=None, repr=False)
 
     @property
@@ -40,7 +42,7 @@ class LocalTargets:
             inputs=self.inputs[..., rows, cols], preprocessor=self.preprocessor,
             labels=self.labels,
             seg=None if self.seg is None else self.seg[..., rows, cols],
-            ignore_index=self.ignore_index,
+            ignore_index=self.ignore_index, instances=self.instances, metas=self.metas,
             _image01=None if self._image01 is None else self._image01[..., rows, cols])
 
 
@@ -86,11 +88,12 @@ class SegmentationTargets(TargetAdapter):
                             ignore_index=ignore)
 
 
-@TARGET_ADAPTERS.register_module(name=['TwoStageDetector', 'SingleStageDetector', 'detection'])
+@TARGET_ADAPTERS.register_module(name='detection-multihot')
 class DetectionTargets(TargetAdapter):
     """mmdet: image-level multi-hot labels of the boxes' classes (soft labels
     normalised to sum 1), a classification signal for local heads of a
-    detector backbone."""
+    detector backbone (``local.task='detection-multihot'``; the default for
+    detectors is the box-aware ``det_targets.BoxTargets``)."""
 
     def num_classes(self, model: nn.Module) -> int:
         for path in ('roi_head.bbox_head', 'bbox_head'):
