@@ -49,7 +49,7 @@ def parse_args() -> argparse.Namespace:
         'method and print an mAP / memory / time table.')
     parser.add_argument('--methods', nargs='+', choices=[m.key for m in METHODS],
                         default=[m.key for m in METHODS])
-    parser.add_argument('--iters', type=int, default=150)
+    parser.add_argument('--iters', type=int, default=100)
     parser.add_argument('--batch-size', type=int, default=4)
     parser.add_argument('--lr', type=float, default=0.01)
     parser.add_argument('--size', type=int, default=256,
@@ -78,6 +78,10 @@ def demo_options(args: argparse.Namespace, classes: List[str]) -> Dict:
         'model.backbone.frozen_stages': -1,
         'model.backbone.norm_eval': False,
         'model.roi_head.bbox_head.num_classes': n,
+        # a light two-stage schedule for CPUs: at most 4 objects per image
+        'model.train_cfg.rpn_proposal.max_per_img': 300,
+        'model.train_cfg.rcnn.sampler.num': 128,
+        'model.test_cfg.rpn.max_per_img': 100,
         'train_dataloader.dataset.pipeline.2.scale': scale,
         'val_dataloader.dataset.pipeline.1.scale': scale,
         'test_dataloader.dataset.pipeline.1.scale': scale,
@@ -150,14 +154,13 @@ def draw_predictions(runner, cfg, args: argparse.Namespace) -> str:
     visualizer next to the ground truth."""
     import mmcv
     from mmdet.apis import inference_detector
-    from mmdet.registry import VISUALIZERS
     model = runner.model
     model.cfg = cfg
     dataset = runner.test_dataloader.dataset
     info = dataset.get_data_info(0)
     result = inference_detector(model, info['img_path'])
     result.gt_instances = dataset[0]['data_samples'].gt_instances
-    visualizer = VISUALIZERS.get_current_instance()
+    visualizer = runner.visualizer  # the config's DetLocalVisualizer
     visualizer.dataset_meta = model.dataset_meta
     out = osp.join(cfg.work_dir, 'predictions.png')
     image = mmcv.imread(info['img_path'], channel_order='rgb')

@@ -179,7 +179,7 @@ def test_infopro_hpff_trains_through_train_step(detector):
     learner = model.local_learner
     assert sorted(learner.heads) == ['m1', 'm2', 'm3']
     assert sorted(learner.cascade_heads) == ['m2', 'm3']
-    before = model.backbone.layer2[0].conv1.weight.detach().clone()
+    before = model.backbone.layer2[0].downsample[0].weight.detach().clone()
     log = model.train_step(frame_batch(), wrapper)
     assert all(torch.isfinite(v) for v in log.values())
     assert {'loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox'} <= set(log)
@@ -187,4 +187,4 @@ def test_infopro_hpff_trains_through_train_step(detector):
     for key in ('m1.loss_cls', 'm1.loss_bbox', 'm1.loss_recon', 'm3.cascade.loss_cls'):
         assert any(k.endswith(key) for k in local), (key, sorted(local))
     assert all(torch.isfinite(v) for v in local.values())
-    assert not torch.equal(before, model.backbone.layer2[0].conv1.weight)
+    assert not torch.equal(before, model.backbone.layer2[0].downsample[0].weight)
