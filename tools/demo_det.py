@@ -159,9 +159,11 @@ def draw_predictions(runner, cfg, args: argparse.Namespace) -> str:
     dataset = runner.test_dataloader.dataset
     info = dataset.get_data_info(0)
     result = inference_detector(model, info['img_path'])
-    result.gt_instances = dataset[0]['data_samples'].gt_instances
+    gt = dataset[0]['data_samples'].gt_instances
+    gt.bboxes = gt.bboxes.tensor  # box type to tensor, as mmdet's data preprocessor does
+    result.gt_instances = gt
     visualizer = runner.visualizer  # the config's DetLocalVisualizer
-    visualizer.dataset_meta = model.dataset_meta
+    visualizer.dataset_meta = dataset.metainfo
     out = osp.join(cfg.work_dir, 'predictions.png')
     image = mmcv.imread(info['img_path'], channel_order='rgb')
     visualizer.add_datasample('val', image, result, draw_gt=True, pred_score_thr=0.3,
