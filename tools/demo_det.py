@@ -7,8 +7,8 @@ schedule short enough for a CPU, then evaluated with mmdet's ``CocoMetric``
 on its 40 val images. Each method runs in its own process, so its peak memory
 is its own::
 
-    python tools/demo_det.py                   # a few minutes per method on 2 CPU cores
-    python tools/demo_det.py --methods e2e dgl --iters 400
+    python tools/demo_det.py                   # 50 iterations at batch 2 per method
+    python tools/demo_det.py --methods e2e dgl --iters 8   # a smoke run
 
 No pretrained weights can be downloaded here, so the detectors train from
 scratch (random init, BN in training mode, no frozen stages): absolute mAP
@@ -49,8 +49,8 @@ def parse_args() -> argparse.Namespace:
         'method and print an mAP / memory / time table.')
     parser.add_argument('--methods', nargs='+', choices=[m.key for m in METHODS],
                         default=[m.key for m in METHODS])
-    parser.add_argument('--iters', type=int, default=100)
-    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--iters', type=int, default=50)
+    parser.add_argument('--batch-size', type=int, default=2)
     parser.add_argument('--lr', type=float, default=0.01)
     parser.add_argument('--size', type=int, default=256,
                         help='images are resized to fit size x size')
