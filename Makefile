@@ -4,13 +4,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast
+.PHONY: setup demo demo-det test test-fast
 
 setup:
 	@bash tools/setup_env.sh $(VENV)
 
 demo: setup
 	$(PY) tools/demo.py
+
+demo-det: setup
+	$(PY) tools/demo_det.py
 
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)

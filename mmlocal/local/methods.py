@@ -15,10 +15,29 @@ from mmlocal.registry import LOCAL_METHODS, MODELS
 from mmlocal.structures import FeatureInfo, TaskInfo
 
 
+#: Tasks whose local head is not psi on labels: the head type each method's
+#: head becomes (same arguments, plus the feature's stride; ``classifier``
+#: then names the task's dense head).
+TASK_HEADS = {
+    'detection': dict(ClassifierHead='DetClassifierHead', InfoProHead='DetInfoProHead'),
+}
+
+
+def build_task_head(cfg: dict, task: TaskInfo, feat: FeatureInfo) -> nn.Module:
+    types = TASK_HEADS.get(task.task)
+    if types is not None:
+        cfg = dict(cfg, type=types[cfg['type']], stride=feat.stride)
+        cfg.pop('dense', None)
+    return MODELS.build(cfg)
+
+
 def default_classifier(task: TaskInfo, feat: FeatureInfo) -> dict:
     """psi by task: InfoPro's CIFAR 1c2f for small classification features,
     its ImageNet psi for wide ones, its ViT psi for tokens, its segmentation
-    psi for seg."""
+    psi for seg; for box detection mmdet's RetinaHead on the feature's level
+    (two stacked convs: a light head)."""
+    if task.task == 'detection':
+        return dict(type='RetinaHead', stacked_convs=2)
     if task.task == 'segmentation':
         return dict(type='SegAuxClassifier')
     if feat.tokens:
@@ -31,7 +50,7 @@ def default_classifier(task: TaskInfo, feat: FeatureInfo) -> dict:
 def default_decoder(task: TaskInfo, feat: FeatureInfo) -> dict:
     if feat.tokens and task.task != 'segmentation':
         return dict(type='PatchReconDecoder', patch_size=feat.stride)
-    if task.task == 'segmentation' or feat.channels > 256:
+    if task.task in ('segmentation', 'detection') or feat.channels > 256:
         return dict(type='UpsampleDecoder')
     return dict(type='ReconDecoder')
 
@@ -89,12 +108,12 @@ class DGL(LocalMethod):
         return {'cls': float(self.loss_weight)}
 
     def build_head(self, feat, task, loss_weights, pff=('', 1)):
-        return MODELS.build(dict(
+        return build_task_head(dict(
             type='ClassifierHead', in_channels=feat.channels,
             num_classes=task.num_classes,
             classifier=_cfg(self.classifier, default_classifier(task, feat)),
             loss_weight=loss_weights['cls'], task_loss=self.task_loss,
-            dense=task.task == 'segmentation'))
+            dense=task.task == 'segmentation'), task, feat)
 
 
 @LOCAL_METHODS.register_module()
@@ -137,14 +156,14 @@ class InfoPro(LocalMethod):
         elif variant == 'output':
             # HPFF's ImageNet code (§5.4): BCE per quadrant of the output, summed
             decoder = ConfigDict(dict(decoder, loss_scale=float(n * n)))
-        return MODELS.build(dict(
+        return build_task_head(dict(
             type='InfoProHead', in_channels=feat.channels,
             num_classes=task.num_classes,
             classifier=_cfg(self.classifier, default_classifier(task, feat)),
             decoder=decoder,
             recon_weight=loss_weights['recon'], task_weight=loss_weights['task'],
             task_loss=self.task_loss, feature_dim=self.feature_dim,
-            dense=task.task == 'segmentation'))
+            dense=task.task == 'segmentation'), task, feat)
 
 
 @LOCAL_METHODS.register_module()
@@ -161,9 +180,9 @@ class PredSim(LocalMethod):
         return {'predsim': float(self.loss_weight)}
 
     def build_head(self, feat, task, loss_weights, pff=('', 1)):
-        if task.task == 'segmentation':
+        if task.task in ('segmentation', 'detection'):
             raise ValueError('PredSim is defined for classification targets only; '
-                             "use method=dict(type='DGL') or 'InfoPro' for segmentation")
+                             f"use method=dict(type='DGL') or 'InfoPro' for {task.task}")
         return MODELS.build(dict(
             type='PredSimHead', in_channels=feat.channels,
             num_classes=task.num_classes, beta=self.beta,

@@ -17,3 +17,6 @@ __all__ += ['LeapAugmentedHead']
 from .vit_heads import PatchReconDecoder, TokenMLPClassifier, ViTAuxClassifier  # noqa: E402
 
 __all__ += ['ViTAuxClassifier', 'TokenMLPClassifier', 'PatchReconDecoder']
+from .det_heads import DetClassifierHead, DetInfoProHead  # noqa: E402
+
+__all__ += ['DetClassifierHead', 'DetInfoProHead']
