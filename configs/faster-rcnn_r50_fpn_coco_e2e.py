@@ -20,8 +20,10 @@ _base_ = [
 custom_imports = dict(imports=['mmlocal'], allow_failed_imports=False)
 
 data_root = 'data/coco/'
-train_dataloader = dict(dataset=dict(data_root=data_root))
+train_dataloader = dict(dataset=dict(data_root=data_root), worker_init_fn=dict(type='seed_worker'))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = dict(dataset=dict(data_root=data_root))
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
+# exact resume and new augmentations every epoch (mmlocal RandomStateHook)
+custom_hooks = [dict(type='RandomStateHook')]
