@@ -1,4 +1,6 @@
 from .optim_wrapper import (LocalLearningOptimWrapper,
                             LocalLearningOptimWrapperConstructor)
+from .pipeline import MMPipelineParallel, PipelineHook
 
-__all__ = ['LocalLearningOptimWrapper', 'LocalLearningOptimWrapperConstructor']
+__all__ = ['LocalLearningOptimWrapper', 'LocalLearningOptimWrapperConstructor',
+           'MMPipelineParallel', 'PipelineHook']

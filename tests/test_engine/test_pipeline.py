@@ -1,0 +1,163 @@
+"""Pipelined local learning is exact: N ticks of S gloo processes (one stage
+each) plus the drain equal N steps of one process running the modules one
+after the other, with the same seed, data order and learning-rate schedule.
+
+BatchNorm trains in training mode here: unlike data parallelism, every stage
+sees the whole batch, so even its batch statistics are the sequential run's.
+"""
+import datetime
+import os
+import os.path as osp
+import socket
+
+import pytest
+import torch
+
+from conftest import build_classifier, cifar_batch
+
+from mmlocal.local import LocalLearner
+
+B = 8
+STEPS = 4
+OPTIMIZER = dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4)
+DGL = dict(type='DGL')
+CASES = {
+    'dgl': dict(num_modules=4, method=DGL),
+    'infopro': dict(num_modules=4, method=dict(type='InfoPro')),
+}
+
+
+def _optim(local: dict, stages: int = 0) -> dict:
+    local = dict(local, probe_size=(32, 32))
+    if stages:
+        local['pipeline'] = dict(stages=stages)
+    return dict(type='LocalLearningOptimWrapper',
+                constructor='LocalLearningOptimWrapperConstructor',
+                optimizer=OPTIMIZER, local=local)
+
+
+def _lr(i: int) -> float:
+    """A schedule that changes every iteration: stages must follow the batch."""
+    return OPTIMIZER['lr'] * 0.7**i
+
+
+def _state(model: torch.nn.Module) -> dict:
+    learner = LocalLearner.of(model)
+    parts = dict(model=model, local_learner=learner)
+    return {f'{name}.{k}': v.detach().clone()
+            for name, part in parts.items() for k, v in part.state_dict().items()}
+
+
+def train(name: str, rank: int = 0, world: int = 1, stages: int = 0):
+    """STEPS steps of ResNet-20 on real CIFAR-10 batches; with ``stages`` the
+    pipelined run (then drained and gathered). Ranks draw different initial
+    weights: the wrapper and the learner must make them identical."""
+    from mmengine.optim import build_optim_wrapper
+    from mmlocal.engine.pipeline import MMPipelineParallel
+    base = build_classifier(depth=20, seed=rank)
+    base.train()
+    model = MMPipelineParallel(base) if stages else base
+    torch.manual_seed(1000 + rank)
+    wrapper = build_optim_wrapper(model, _optim(CASES[name], stages))
+    init = _state(base)
+    losses = []
+    for i in range(STEPS):
+        for g in wrapper.optimizer.param_groups:  # as a per-iteration scheduler would
+            g['lr'] = _lr(i)
+        losses.append(model.train_step(cifar_batch(B, seed=i), wrapper))
+    if stages:
+        pipe = model.pipeline
+        pipe.flush(wrapper)
+        stepped = wrapper.optimizer.state  # a momentum buffer: the rank stepped it
+        learner = LocalLearner.of(base)
+        own = sorted([f'model.{n}' for n, p in base.named_parameters() if p in stepped] +
+                     [f'local_learner.{n}' for n, p in learner.named_parameters()
+                      if p in stepped])
+        owner = {**{f'model.{n}': s for n, s in pipe.model_owner.items()},
+                 **{f'local_learner.{n}': s for n, s in pipe.head_owner.items()}}
+        params = {f'model.{n}' for n, _ in base.named_parameters()} | \
+            {f'local_learner.{n}' for n, _ in learner.named_parameters()}
+        pipe.gather()
+        return dict(init=init, final=_state(base), stage=pipe.stage, ranges=pipe.ranges,
+                    stepped=own, owned=sorted(n for n in params if owner[n] == pipe.stage),
+                    losses=losses)
+    return dict(init=init, final=_state(base), losses=losses)
+
+
+def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
+    import torch.distributed as dist
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', timeout=datetime.timedelta(seconds=120))
+    try:
+        for name in CASES:
+            torch.save(train(name, rank, world, stages=world),
+                       osp.join(out_dir, f'{name}.rank{rank}.pth'))
+    finally:
+        dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module', params=[2, 3], ids=['2stages', '3stages'])
+def pipeline_results(request, tmp_path_factory):
+    import torch.multiprocessing as mp
+    world = request.param
+    out = str(tmp_path_factory.mktemp(f'pipe{world}'))
+    mp.spawn(_worker, args=(world, _free_port(), out), nprocs=world, join=True)
+    return world, out
+
+
+@pytest.fixture(scope='module')
+def sequential():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each rank
+    try:
+        return {name: train(name) for name in CASES}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _rel(got: torch.Tensor, want: torch.Tensor, scale: torch.Tensor) -> float:
+    return ((got - want).norm() / (scale.norm() + 1e-12)).item()
+
+
+@pytest.mark.dist
+@pytest.mark.parametrize('name', list(CASES))
+def test_pipeline_equals_sequential(name, pipeline_results, sequential):
+    world, out = pipeline_results
+    ref = sequential[name]
+    ranks = [torch.load(osp.join(out, f'{name}.rank{r}.pth'), weights_only=False)
+             for r in range(world)]
+    assert [r['stage'] for r in ranks] == list(range(world))
+    assert set(ranks[0]['final']) == set(ref['final'])
+    for r, res in enumerate(ranks):
+        # a stage steps exactly the parameters it owns
+        assert res['stepped'] == res['owned'], f'rank {r}'
+        for key in ref['final']:
+            assert torch.equal(res['init'][key], ref['init'][key]), f'rank {r} starts: {key}'
+    moved = 0.
+    for key, want in ref['final'].items():
+        for r, res in enumerate(ranks):
+            got = res['final'][key]
+            if not want.is_floating_point():
+                assert torch.equal(got, want), (r, key)
+                continue
+            step = want - ref['init'][key]
+            moved = max(moved, step.abs().max().item())
+            if step.abs().max() > 0:
+                assert _rel(got, want, step) < 1e-4, (r, key, _rel(got, want, step))
+            else:
+                assert torch.equal(got, want), (r, key)
+    assert moved > 1e-2  # training moved the weights
+    # the last stage reports the task loss of batch t at tick t + S - 1
+    last = ranks[-1]['losses']
+    assert all(not d for d in last[:world - 1])
+    for t in range(STEPS - world + 1):
+        torch.testing.assert_close(last[t + world - 1]['loss'], ref['losses'][t]['loss'],
+                                   rtol=1e-4, atol=1e-6)
