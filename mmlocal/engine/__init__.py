@@ -1,6 +1,8 @@
 from .optim_wrapper import (LocalLearningOptimWrapper,
                             LocalLearningOptimWrapperConstructor)
-from .pipeline import MMPipelineParallel, PipelineHook
+from .pipeline import MMPipelineParallel
+from .pipeline_hook import PipelineHook
+from .pipeline_sampler import PipelineSampler
 
 __all__ = ['LocalLearningOptimWrapper', 'LocalLearningOptimWrapperConstructor',
-           'MMPipelineParallel', 'PipelineHook']
+           'MMPipelineParallel', 'PipelineHook', 'PipelineSampler']

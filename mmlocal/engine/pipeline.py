@@ -28,9 +28,11 @@ boundary the step raises ``StopForward``, which ``Pipeline.step`` catches. So
 val/test/predict, necks, heads and the toolbox's ``loss`` stay untouched.
 
 ``MMPipelineParallel`` is the model wrapper (``model_wrapper_cfg``) whose
-``train_step`` is the pipeline's tick; ``PipelineHook`` drains the pipeline
-and gathers every stage's parameters, buffers and optimizer state before
-validation, checkpoints and the end of training.
+``train_step`` is the pipeline's tick; ``PipelineHook`` (``pipeline_hook.py``)
+drains the pipeline and gathers every stage's parameters, buffers and
+optimizer state before validation, checkpoints and the end of training;
+``PipelineSampler`` (``pipeline_sampler.py``) shares the data among the
+replicas of a stage.
 """
 import contextlib
 import pickle
@@ -40,7 +42,6 @@ import torch
 import torch.distributed as torch_dist
 import torch.nn as nn
 from mmengine.dist import get_rank, get_world_size, is_distributed
-from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.registry import MODEL_WRAPPERS
@@ -49,7 +50,6 @@ from mmlocal.local.config import LocalConfigError, PipelineConfig
 from mmlocal.local.plan import LocalPlan
 from mmlocal.local.split import block_paths as list_block_paths
 from mmlocal.local.step import LocalStep
-from mmlocal.registry import HOOKS
 
 
 class StopForward(Exception):
@@ -320,7 +320,7 @@ class Pipeline:
         self.taken = 0     # batches stage 0 took since the last flush
         self.hparams: Dict[int, List[dict]] = {}  # batch -> optimizer hyper-parameters
         self._sends: List = []
-        self._trim = False
+        self._trim = True  # a resumed optimizer holds every stage's state: keep this stage's
         print_log('pipeline: ' + ', '.join(
             f'stage {s}: m{a + 1}..m{b + 1}' for s, (a, b) in enumerate(self.ranges)) +
             f' ({self.replicas} replica(s) per stage); this rank: stage {self.stage}',
@@ -523,6 +523,9 @@ class MMPipelineParallel(nn.Module):
         return self.pipeline.step(data, optim_wrapper)
 
     def val_step(self, data) -> list:
+        if self.pipeline is not None and self.pipeline.taken:
+            raise RuntimeError('validation of a pipelined model that was not drained: add '
+                               "custom_hooks=[dict(type='PipelineHook')] to the config")
         return self.module.val_step(data)
 
     def test_step(self, data) -> list:
@@ -544,50 +547,3 @@ def attach_pipeline(model: nn.Module, learner, optim_wrapper) -> Pipeline:
     if isinstance(model, MMPipelineParallel):
         model.pipeline = pipeline
     return pipeline
-
-
-@HOOKS.register_module()
-class PipelineHook(Hook):
-    """Drains the pipeline and gathers every stage's state where the whole
-    model is needed: before validation, before every checkpoint, at the end
-    of each epoch (epoch-based loops) and of training."""
-
-    priority = 'HIGH'  # before CheckpointHook and the validation loop
-
-    def __init__(self) -> None:
-        self._interval = None
-
-    def _pipeline(self, runner) -> Optional[Pipeline]:
-        return getattr(runner.model, 'pipeline', None)
-
-    def _sync(self, runner) -> None:
-        pipe = self._pipeline(runner)
-        if pipe is not None:
-            pipe.flush(runner.optim_wrapper)
-            pipe.gather()
-
-    def _checkpoint_interval(self, runner) -> Optional[int]:
-        from mmengine.hooks import CheckpointHook
-        for hook in runner.hooks:
-            if isinstance(hook, CheckpointHook) and hook.by_epoch is False:
-                return hook.interval
-        return None
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        """Iteration-based loops: drain where a checkpoint or a validation
-        follows this iteration, and at the last one."""
-        if self._pipeline(runner) is None:
-            return
-        loop = runner.train_loop
-        it = runner.iter + 1
-        needs = it >= runner.max_iters
-        ckpt = self._checkpoint_interval(runner)
-        needs |= bool(ckpt) and it % ckpt == 0
-        if not hasattr(loop, 'max_epochs'):  # IterBasedTrainLoop validates by iteration
-            interval, begin = getattr(loop, 'val_interval', 0), getattr(loop, 'val_begin', 1)
-            needs |= bool(interval) and it >= begin and it % interval == 0
-        if needs:
-            self._sync(runner)
-
-    def after_train_epoch(self, runner) -> None:
-        self._sync(runner)

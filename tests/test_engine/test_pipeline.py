@@ -161,3 +161,42 @@ def test_pipeline_equals_sequential(name, pipeline_results, sequential):
     for t in range(STEPS - world + 1):
         torch.testing.assert_close(last[t + world - 1]['loss'], ref['losses'][t]['loss'],
                                    rtol=1e-4, atol=1e-6)
+
+
+def test_windows_crossing_a_stage_are_refused():
+    """HiLo windows of k >= 2 reach the module before each stage's first:
+    they would need a gradient sent upstream, so the layout is refused."""
+    from mmlocal.engine.pipeline import assign_stages, check_stage_windows
+    from mmlocal.local.config import LocalConfigError, PipelineConfig
+    from mmlocal.local.split import block_paths
+    model = build_classifier(depth=20)
+    learner = LocalLearner(model, dict(num_modules=4, method=DGL, probe_size=(32, 32),
+                                       hilo=dict(cascade=2)))
+    blocks = block_paths(model)
+    ranges = assign_stages(learner.plan, blocks, PipelineConfig(stages=2))
+    with pytest.raises(LocalConfigError, match='cross a pipeline stage boundary') as err:
+        check_stage_windows(learner.plan, ranges)
+    assert 'modules_per_stage' in str(err.value) and 'hilo.cascade=1' in str(err.value)
+    learner.remove()
+    # independent heads: every layout is allowed; stages follow the block counts
+    learner = LocalLearner(model, dict(num_modules=4, method=DGL, probe_size=(32, 32)))
+    for cfg, want in ((PipelineConfig(stages=2), [(0, 1), (2, 3)]),
+                      (PipelineConfig(stages=2, modules_per_stage=(1, 3)), [(0, 0), (1, 3)]),
+                      (PipelineConfig(stages=3, balance='modules'), [(0, 0), (1, 2), (3, 3)])):
+        ranges = assign_stages(learner.plan, blocks, cfg)
+        check_stage_windows(learner.plan, ranges)
+        assert ranges == want, (cfg, ranges)
+    with pytest.raises(LocalConfigError, match='sums to 5'):
+        assign_stages(learner.plan, blocks, PipelineConfig(stages=2, modules_per_stage=(2, 3)))
+
+
+def test_pipeline_config_is_checked():
+    from mmlocal.local.config import LocalConfig, LocalConfigError
+    cfg = LocalConfig.parse(dict(num_modules=4, pipeline=dict(stages=3)))
+    assert cfg.pipeline.stages == 3 and cfg.pipeline.balance == 'blocks'
+    with pytest.raises(LocalConfigError, match="no key 'stage'.*'stages'"):
+        LocalConfig.parse(dict(num_modules=4, pipeline=dict(stage=2)))
+    with pytest.raises(LocalConfigError, match='stages must be >= 1'):
+        LocalConfig.parse(dict(num_modules=4, pipeline=dict(stages=0)))
+    with pytest.raises(LocalConfigError, match='modules_per_stage must list 2'):
+        LocalConfig.parse(dict(num_modules=4, pipeline=dict(stages=2, modules_per_stage=(4, ))))
