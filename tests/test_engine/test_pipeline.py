@@ -200,3 +200,79 @@ def test_pipeline_config_is_checked():
         LocalConfig.parse(dict(num_modules=4, pipeline=dict(stages=0)))
     with pytest.raises(LocalConfigError, match='modules_per_stage must list 2'):
         LocalConfig.parse(dict(num_modules=4, pipeline=dict(stages=2, modules_per_stage=(4, ))))
+
+
+# ---- inside mmengine's loops: tools/dist_train.sh, validation, checkpoints, --resume ----
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+BASE_CONFIG = osp.join(ROOT, 'configs', 'resnet32_cifar10_dgl_k8.py')
+CIFAR_MINI = osp.join(ROOT, 'data', 'cifar10_mini')
+PIPELINE_DELTA = """
+model_wrapper_cfg = dict(type='MMPipelineParallel')
+custom_hooks = [dict(type='PipelineHook')]
+train_dataloader = dict(sampler=dict(type='PipelineSampler', stages=2, shuffle=True))
+optim_wrapper = dict(local=dict(pipeline=dict(stages=2)))
+"""
+
+
+def _options(epochs: int) -> list:
+    opts = ['model.backbone.depth=20', 'default_hooks.checkpoint.interval=1',
+            'default_hooks.logger.interval=1', 'randomness.seed=0',
+            'optim_wrapper.optimizer.lr=0.05', f'train_cfg.max_epochs={epochs}']
+    for split, n in (('train', 16), ('val', 8), ('test', 8)):
+        opts += [f'{split}_dataloader.dataset.data_root={CIFAR_MINI}',
+                 f'{split}_dataloader.dataset.indices={n}',
+                 f'{split}_dataloader.batch_size=4',
+                 f'{split}_dataloader.num_workers=0']
+    return opts
+
+
+def _run(cmd: list, **env) -> str:
+    import subprocess
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=400,
+                         env=dict(os.environ, PYTHONPATH=ROOT, OMP_NUM_THREADS='1', **env))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+    return out.stdout + out.stderr
+
+
+@pytest.mark.dist
+@pytest.mark.slow
+def test_dist_train_pipeline_with_resume_equals_one_process(tmp_path):
+    """``tools/dist_train.sh CONFIG 2`` with the pipeline, one epoch, then
+    ``--resume`` to two, equals one process without the pipeline doing the
+    same: model, heads and optimizer state of ``epoch_2.pth``. The schedule
+    changes every iteration (warm-up), BN trains, augmentation is random."""
+    import sys
+    if not osp.isdir(osp.join(CIFAR_MINI, 'train')):
+        pytest.skip(f'bundled CIFAR-10 subset missing under {CIFAR_MINI}')
+    config = tmp_path / 'pipeline2.py'
+    config.write_text(f'_base_ = {BASE_CONFIG!r}\n' + PIPELINE_DELTA)
+    ref_dir, pipe_dir = str(tmp_path / 'ref'), str(tmp_path / 'pipe')
+    train = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), BASE_CONFIG,
+             '--work-dir', ref_dir]
+    _run(train + ['--cfg-options', *_options(1)])
+    _run(train + ['--resume', '--cfg-options', *_options(2)])
+
+    def dist_train(*args):
+        return _run(['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), str(config), '2',
+                     '--work-dir', pipe_dir, *args],
+                    PYTHON=sys.executable, PORT=str(_free_port()))
+
+    log = dist_train('--cfg-options', *_options(1))
+    assert 'pipeline: stage 0: m1..' in log and 'Epoch(train) [1][4/4]' in log
+    log = dist_train('--resume', '--cfg-options', *_options(2))
+    assert 'Epoch(train) [2][4/4]' in log and 'Epoch(val) [2]' in log
+    ref = torch.load(osp.join(ref_dir, 'epoch_2.pth'), weights_only=False)
+    got = torch.load(osp.join(pipe_dir, 'epoch_2.pth'), weights_only=False)
+    pairs = [(f'model.{k}', v, got['state_dict'][k]) for k, v in ref['state_dict'].items()]
+    heads = ref['optimizer']['local_learner']
+    pairs += [(f'heads.{k}', v, got['optimizer']['local_learner'][k]) for k, v in heads.items()]
+    ref_state, got_state = ref['optimizer']['state'], got['optimizer']['state']
+    assert set(ref_state) == set(got_state)  # every stage's momentum is in the checkpoint
+    pairs += [(f'momentum.{i}', ref_state[i]['momentum_buffer'],
+               got_state[i]['momentum_buffer']) for i in ref_state]
+    for key, want, have in pairs:
+        if want.is_floating_point():
+            torch.testing.assert_close(have, want, rtol=1e-4, atol=1e-6, msg=key)
+        else:
+            assert torch.equal(have, want), key
+    assert got['meta']['iter'] == ref['meta']['iter'] == 8
