@@ -321,6 +321,8 @@ class Pipeline:
         self.hparams: Dict[int, List[dict]] = {}  # batch -> optimizer hyper-parameters
         self._sends: List = []
         self._trim = True  # a resumed optimizer holds every stage's state: keep this stage's
+        self.release_params = cfg.release_params
+        self._released: Dict[int, Tuple[nn.Parameter, torch.Size]] = {}
         print_log('pipeline: ' + ', '.join(
             f'stage {s}: m{a + 1}..m{b + 1}' for s, (a, b) in enumerate(self.ranges)) +
             f' ({self.replicas} replica(s) per stage); this rank: stage {self.stage}',
@@ -375,6 +377,8 @@ class Pipeline:
         rank's stage processes its batch, if it has one."""
         if self._trim:
             self._trim_optimizer_state()
+            if self.release_params:
+                self._release()
         t = self.tick
         if data is not None:
             self._record_hparams(t)
@@ -455,6 +459,7 @@ class Pipeline:
         after ``flush``."""
         if get_world_size() == 1:
             return
+        self._materialize()
         items = self._owned_tensors()
         with torch.no_grad():
             for s in range(self.stages):
@@ -484,6 +489,34 @@ class Pipeline:
                 for i, state in box[0].items():
                     optimizer.state[params[i]] = _to(state, params[i].device)
         self._trim = True  # dropped again at the next tick: a rank keeps its own stage's
+
+    def _unused_params(self) -> List[nn.Parameter]:
+        """Parameters of other stages that this rank never runs: blocks and
+        heads of other stages, and (on a non-last stage) what follows its
+        last block. Parameters of earlier stages outside the blocks (a stem, a
+        position embedding) still run before the pass-throughs: kept."""
+        blocks = tuple(b + '.' for b in self.blocks)
+        unused = []
+        for n, p in self.model.named_parameters():
+            owner = self.model_owner[n]
+            if owner != self.stage and (n.startswith(blocks) or owner > self.stage):
+                unused.append(p)
+        unused += [p for n, p in self.learner.named_parameters()
+                   if self.head_owner[n] != self.stage]
+        return unused
+
+    def _release(self) -> None:
+        """Free the storage of parameters this stage never uses (restored,
+        with the owners' values, by ``gather``)."""
+        for p in self._unused_params():
+            if id(p) not in self._released:
+                self._released[id(p)] = (p, p.shape)
+                p.data = torch.empty(0, dtype=p.dtype, device=p.device)
+
+    def _materialize(self) -> None:
+        for p, shape in self._released.values():
+            p.data = torch.empty(shape, dtype=p.dtype, device=p.device)
+        self._released.clear()
 
     def _trim_optimizer_state(self) -> None:
         optimizer = self.optim_wrapper.optimizer

@@ -204,6 +204,7 @@ class PipelineConfig(_Section):
     stages: int = 2  # S; must divide the world size (W/S data-parallel replicas per stage)
     balance: str = 'blocks'  # 'blocks' (equal block counts) | 'modules' (equal module counts)
     modules_per_stage: Optional[Tuple[int, ...]] = None  # explicit, e.g. (30, 25); sums to K
+    release_params: bool = True  # free other stages' parameters between validations
 
     def _checked(self, where):
         stages = _number(self.stages, f'{where}.stages', low=1, integer=True)
@@ -216,6 +217,7 @@ class PipelineConfig(_Section):
                         for i, n in enumerate(per))
         return dataclasses.replace(
             self, stages=stages, modules_per_stage=per,
+            release_params=_bool(self.release_params, f'{where}.release_params'),
             balance=_choice(self.balance, ('blocks', 'modules'), f'{where}.balance'))
 
 
