@@ -277,6 +277,7 @@ class Pipeline:
         self.stages = cfg.stages
         self.replicas = world // cfg.stages
         self.stage = rank // self.replicas
+        self.rank_in_stage = rank % self.replicas
         self.is_last = self.stage == self.stages - 1
         self.blocks = list_block_paths(model, learner.cfg.backbone)
         plan = learner.plan

@@ -7,10 +7,16 @@ drains the pipeline (every batch taken is processed by every stage) and
 gathers every stage's parameters, buffers and optimizer state on every rank,
 so validation sees the whole model and a checkpoint written by rank 0 holds
 every stage (``--resume`` restores them all).
+
+mmengine logs rank 0's message hub, i.e. stage 0's. At each logging
+iteration the hook brings every stage's latest losses (its local losses, and
+the task loss of the last stage) into rank 0's hub, so the log shows them all.
 """
 from typing import Optional
 
-from mmengine.hooks import CheckpointHook, Hook
+import torch.distributed as torch_dist
+from mmengine.hooks import CheckpointHook, Hook, LoggerHook
+from mmengine.logging import MessageHub
 
 from mmlocal.registry import HOOKS
 from .pipeline import Pipeline
@@ -67,6 +73,26 @@ class PipelineHook(Hook):
             needs |= bool(interval) and it >= begin and it % interval == 0
         if needs:
             self._sync(runner)
+        logger = next((h for h in runner.hooks if isinstance(h, LoggerHook)), None)
+        if logger is not None and (self.every_n_train_iters(runner, logger.interval) or
+                                   self.end_of_epoch(runner.train_dataloader, batch_idx)):
+            self._gather_logs(runner, outputs or {})
+
+    @staticmethod
+    def _gather_logs(runner, outputs: dict) -> None:
+        pipe = runner.model.pipeline
+        hub = MessageHub.get_current_instance()
+        mine = {}
+        if pipe.stage > 0 and pipe.rank_in_stage == 0:
+            mine = {k: float(v.current()) for k, v in hub.log_scalars.items()
+                    if k.startswith('train/local.')}
+            mine.update({f'train/{k}': float(v) for k, v in outputs.items()})
+        gathered = [None] * torch_dist.get_world_size()
+        torch_dist.all_gather_object(gathered, mine)
+        if torch_dist.get_rank() == 0:
+            for values in gathered[1:]:
+                for key, value in (values or {}).items():
+                    hub.update_scalar(key, value)
 
     def after_train_epoch(self, runner) -> None:
         self._sync(runner)

@@ -259,6 +259,9 @@ def test_dist_train_pipeline_with_resume_equals_one_process(tmp_path):
 
     log = dist_train('--cfg-options', *_options(1))
     assert 'pipeline: stage 0: m1..' in log and 'Epoch(train) [1][4/4]' in log
+    # rank 0 (stage 0) logs the last stage's task loss and local losses too
+    line = next(ln for ln in log.splitlines() if 'Epoch(train) [1][4/4]' in ln)
+    assert ' loss: ' in line and 'local.m1.loss_cls' in line and 'local.m7.loss_cls' in line
     log = dist_train('--resume', '--cfg-options', *_options(2))
     assert 'Epoch(train) [2][4/4]' in log and 'Epoch(val) [2]' in log
     ref = torch.load(osp.join(ref_dir, 'epoch_2.pth'), weights_only=False)
