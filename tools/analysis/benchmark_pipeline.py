@@ -15,7 +15,9 @@ then: its fill and drain, S - 1 ticks each, are not counted). The peak memory
 of each process is its peak live tensor memory over the timed steps
 (``PeakMemoryTracker``: parameters, gradients, optimizer state, activations),
 measured in a separate pass so the profiler does not slow the timed one; the
-peak RSS (``ru_maxrss``, libraries included) is given too.
+process's peak resident set (``VmHWM``, the Python heap and ~1 GB of libraries
+included) is given too (``ru_maxrss`` would not do: Linux carries it over an
+exec, so spawned processes would report their parent's).
 
 Example (the numbers of docs/benchmarks.md; run niced on a shared machine):
     nice -n 5 python tools/analysis/benchmark_pipeline.py \
@@ -29,7 +31,6 @@ import datetime
 import json
 import os
 import os.path as osp
-import resource
 import socket
 import time
 
@@ -126,7 +127,15 @@ def run(cfg_path: str, mode: str, args, batch_size: int) -> dict:
     if mode == 'pipe':
         wrapped.pipeline.flush(wrapper)
     return dict(seconds=elapsed, peak_mb=None if peak is None else peak / 2**20,
-                rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                rss_mb=_peak_rss_mb())
+
+
+def _peak_rss_mb() -> float:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('VmHWM:'):
+                return int(line.split()[1]) / 1024
+    return float('nan')
 
 
 def _worker(rank: int, world: int, port: int, cfg_path: str, mode: str, args,
