@@ -34,8 +34,9 @@ class PipelineHook(Hook):
     def before_train(self, runner) -> None:
         pipe = self._pipeline(runner)
         if pipe is None:
-            raise RuntimeError("PipelineHook needs model_wrapper_cfg=dict(type='MMPipelineParallel') "
-                               'and optim_wrapper.local.pipeline=dict(stages=S)')
+            raise RuntimeError('PipelineHook needs '
+                               "model_wrapper_cfg=dict(type='MMPipelineParallel') and "
+                               'optim_wrapper.local.pipeline=dict(stages=S)')
         sampler = getattr(runner.train_dataloader, 'sampler', None)
         if not isinstance(sampler, PipelineSampler) or sampler.stages != pipe.stages:
             raise RuntimeError(

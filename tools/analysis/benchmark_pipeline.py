@@ -37,8 +37,6 @@ import time
 import torch
 import torch.multiprocessing as mp
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -189,8 +187,8 @@ def main() -> None:
         pipe = rows['pipe']
         for ref in ('one', 'ddp'):
             if ref in rows:
-                print(f'pipeline / {ref}: throughput x{pipe["images_per_s"] / rows[ref]["images_per_s"]:.2f}',
-                      end='')
+                ratio = pipe['images_per_s'] / rows[ref]['images_per_s']
+                print(f'pipeline / {ref}: throughput x{ratio:.2f}', end='')
                 if pipe['peak_mb'][0] is not None and rows[ref]['peak_mb'][0] is not None:
                     print(f', max peak per process x'
                           f'{max(pipe["peak_mb"]) / max(rows[ref]["peak_mb"]):.2f}', end='')
