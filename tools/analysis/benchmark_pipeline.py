@@ -145,6 +145,7 @@ def _worker(rank: int, world: int, port: int, cfg_path: str, mode: str, args,
     try:
         batch = args.batch // world if mode == 'ddp' else args.batch
         torch.save(run(cfg_path, mode, args, batch), f'{out}.{rank}')
+        torch.distributed.barrier()  # no rank leaves while another still communicates
     finally:
         torch.distributed.destroy_process_group()
 
