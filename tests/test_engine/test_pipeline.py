@@ -127,6 +127,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
                        osp.join(out_dir, f'{name}.rank{rank}.pth'))
         torch.save(train('dgl', rank, world, stages=world, clip='on'),
                    osp.join(out_dir, f'dgl_clip.rank{rank}.pth'))
+        dist.barrier()  # no rank leaves while another still communicates
     finally:
         dist.destroy_process_group()
 
