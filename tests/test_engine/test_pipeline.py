@@ -167,6 +167,7 @@ def _max_rel(res: dict, ref: dict) -> float:
 
 
 @pytest.mark.dist
+@pytest.mark.slow
 def test_pipeline_clips_each_stage_by_its_own_norm(pipeline_results):
     """Global-norm clipping cannot be exact in a pipeline (a batch's
     gradients exist on different stages at different ticks): each stage clips
@@ -186,6 +187,7 @@ def test_pipeline_clips_each_stage_by_its_own_norm(pipeline_results):
 
 
 @pytest.mark.dist
+@pytest.mark.slow
 @pytest.mark.parametrize('name', list(CASES))
 def test_pipeline_equals_sequential(name, pipeline_results, sequential):
     world, out = pipeline_results
