@@ -202,6 +202,31 @@ class MLAANConfig(_Section):
             table=_choice(self.table, ('auto', 'mlaan', 'rule'), f'{where}.table'))
 
 
+@dataclass(frozen=True)
+class PipelineConfig(_Section):
+    """Pipelined local learning (``local.pipeline``): the local modules are
+    cut into ``stages`` runs of consecutive modules, one per group of
+    processes, which work at the same time on successive batches."""
+    stages: int = 2  # S; must divide the world size (W/S data-parallel replicas per stage)
+    balance: str = 'blocks'  # 'blocks' (equal block counts) | 'modules' (equal module counts)
+    modules_per_stage: Optional[Tuple[int, ...]] = None  # explicit, e.g. (30, 25); sums to K
+    release_params: bool = True  # free other stages' parameters between validations
+
+    def _checked(self, where):
+        stages = _number(self.stages, f'{where}.stages', low=1, integer=True)
+        per = self.modules_per_stage
+        if per is not None:
+            if isinstance(per, str) or not isinstance(per, (tuple, list)) or len(per) != stages:
+                raise LocalConfigError(f'{where}.modules_per_stage must list {stages} module '
+                                       f'counts (one per stage), e.g. (3, 2); got {per!r}')
+            per = tuple(_number(n, f'{where}.modules_per_stage[{i}]', low=1, integer=True)
+                        for i, n in enumerate(per))
+        return dataclasses.replace(
+            self, stages=stages, modules_per_stage=per,
+            release_params=_bool(self.release_params, f'{where}.release_params'),
+            balance=_choice(self.balance, ('blocks', 'modules'), f'{where}.balance'))
+
+
 _SPLITS_FIXED = ('auto', 'blocks', 'memory')
 
 
@@ -215,6 +240,7 @@ class LocalConfig:
     hilo: Optional[HiLoConfig] = None
     pff: Optional[PFFConfig] = None
     mlaan: Optional[MLAANConfig] = None
+    pipeline: Optional[PipelineConfig] = None
     task: Optional[str] = None
     backbone: str = 'backbone'
     stem: str = 'module'  # 'module' (InfoPro: the stem is a module) | 'merged' (HPFF/MLAAN)
@@ -248,6 +274,7 @@ class LocalConfig:
         cfg['hilo'] = HiLoConfig.parse(cfg.get('hilo'), f'{where}.hilo')
         cfg['pff'] = PFFConfig.parse(cfg.get('pff'), f'{where}.pff')
         cfg['mlaan'] = MLAANConfig.parse(cfg.get('mlaan'), f'{where}.mlaan')
+        cfg['pipeline'] = PipelineConfig.parse(cfg.get('pipeline'), f'{where}.pipeline')
         if cfg['mlaan'] is not None and cfg['mlaan'].path == 'cascade' and cfg['hilo'] is None:
             raise LocalConfigError(f"{where}.mlaan.path='cascade' needs cascade windows: add "
                                    'hilo=dict(cascade=3) (MLAAN multilaminar modules) or set '

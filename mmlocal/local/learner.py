@@ -96,6 +96,7 @@ class LocalLearner(nn.Module):
             (self.heads if hp.kind == 'independent' else self.cascade_heads)[
                 f'm{hp.module + 1}'] = head
         self.current_step: Optional[LocalStep] = None
+        self.step_factory = LocalStep  # the pipeline swaps in its stage's step
         param = next(model.parameters(), None)
         self.to(param.device if param is not None else torch.device('cpu'))
         self._distribute(model)
@@ -160,7 +161,7 @@ class LocalLearner(nn.Module):
         if self.training != self.model.training:  # follow Runner's train()/eval()
             self.train(self.model.training)
         self._sync_leaps()
-        step = LocalStep(self, backward, on_module_done)
+        step = self.step_factory(self, backward, on_module_done)
         self.current_step = step
         try:
             yield step
