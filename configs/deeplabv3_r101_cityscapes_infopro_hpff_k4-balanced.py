@@ -15,6 +15,7 @@ Measured peak in docs/benchmarks.md ("DeepLabV3 Cityscapes"). HPFF published
 no Cityscapes split; whether this one trains as well is not measured."""
 _base_ = './deeplabv3_r101_cityscapes_infopro_hpff.py'
 
-# explicit boundaries take precedence over the base's num_modules and split
+# explicit boundaries instead of the base's num_modules (giving both is refused)
 optim_wrapper = dict(local=dict(
+    num_modules=None,
     boundaries=['backbone.layer3.2', 'backbone.layer3.12', 'backbone.layer3.15']))

@@ -15,6 +15,7 @@ boundary at layer3[19] and left the last module the largest. Reproduce with
 Measured peak in docs/benchmarks.md ("DeepLabV3 Cityscapes")."""
 _base_ = './deeplabv3_r101_cityscapes_infopro_k4.py'
 
-# explicit boundaries take precedence over the base's num_modules and split
+# explicit boundaries instead of the base's num_modules (giving both is refused)
 optim_wrapper = dict(local=dict(
+    num_modules=None,
     boundaries=['backbone.layer3.2', 'backbone.layer3.12', 'backbone.layer3.22']))
