@@ -7,13 +7,14 @@ on the bundled real images; SVHN/STL-10 and the heavy ImageNet, Cityscapes and
 ViT models on random images of a small size (those are ``slow``).
 """
 import glob
-import importlib.util
 import os.path as osp
 import re
 
 import mmlocal  # noqa: F401
 import pytest
 import torch
+
+from mmlocal import apis
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CIFAR_MINI = osp.join(ROOT, 'data', 'cifar10_mini')
@@ -31,32 +32,23 @@ def _local_configs():
     return out
 
 
-def _tool():
-    path = osp.join(ROOT, 'tools', 'analysis', 'benchmark_memory.py')
-    spec = importlib.util.spec_from_file_location('benchmark_memory', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-bm = _tool()
 # small inputs for the heavy models: enough for their deepest local feature
 SMALL = {'deeplabv3': (64, 128), 'imagenet': (64, 64), 'vit': None}
 
 
 @pytest.mark.parametrize('name', _local_configs())
 def test_every_trainable_backbone_parameter_gets_a_gradient(name):
-    cfg = bm.load_config(osp.join(ROOT, 'configs', name), None)
+    cfg = apis.load_config(osp.join(ROOT, 'configs', name), None)
     for key in ('init_cfg', 'pretrained'):
         cfg.model.get('backbone', {}).pop(key, None)
     torch.manual_seed(0)
-    model, optim_wrapper = bm.build_model_and_optim(cfg, torch.device('cpu'))
+    model, optim_wrapper = apis.build_model_and_optim_wrapper(cfg, torch.device('cpu'))
     if '_cifar10_' in name and name.startswith('resnet'):
         cfg.train_dataloader.dataset.data_root = CIFAR_MINI
-        batch = bm.real_batch(cfg, 4, 0)
+        batch = apis.real_batch(cfg, 4, 0)
     else:
         size = next((v for k, v in SMALL.items() if k in name), None)
-        batch = bm.synthetic_batch(cfg, 2 if size else 4, size, 0)
+        batch = apis.synthetic_batch(cfg, 2 if size else 4, size, 0)
     backbone = model.backbone
     seen = {}
 
