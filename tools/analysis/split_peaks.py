@@ -15,7 +15,6 @@ Example::
 """
 import argparse
 import copy
-import importlib.util
 import json
 import os.path as osp
 from typing import List, Optional, Sequence
@@ -29,14 +28,7 @@ from mmengine.registry import MODELS, init_default_scope
 from mmlocal.local.split import (measure_peak_costs, module_peaks,
                                  peak_balanced_indices, resolve_boundaries)
 from mmlocal.utils.memory import MB
-
-
-def _benchmark_module():
-    path = osp.join(osp.dirname(osp.abspath(__file__)), 'benchmark_memory.py')
-    spec = importlib.util.spec_from_file_location('mmlocal_benchmark_memory', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from mmlocal import apis
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -60,10 +52,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    bench = _benchmark_module()
-    cfg = bench.load_config(args.config, args.cfg_options)
+    cfg = apis.load_config(args.config, args.cfg_options)
     if args.input_size:
-        bench.fit_preprocessor_size(cfg, args.input_size)
+        apis.fit_preprocessor_size(cfg, args.input_size)
     local = copy.deepcopy(cfg.optim_wrapper.get('local') or {})
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     model_cfg = copy.deepcopy(cfg.model)
@@ -72,7 +63,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     device = torch.device(args.device)
     torch.manual_seed(0)
     model = revert_sync_batchnorm(MODELS.build(model_cfg)).to(device).train()
-    batch = bench.synthetic_batch(cfg, args.batch_size, args.input_size, 0)
+    batch = apis.synthetic_batch(cfg, args.batch_size, args.input_size, 0)
     data = model.data_preprocessor(batch, True)
     backbone = local.get('backbone', 'backbone')
     costs = measure_peak_costs(model, data['inputs'], data['data_samples'],
