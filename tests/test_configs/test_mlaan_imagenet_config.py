@@ -18,7 +18,7 @@ def test_resnet34_mlaan_k17_trains(tmp_path):
     cfg = _short_run(cfg, tmp_path, IMAGENET_MINI, train, test, TRAIN_INDICES)
     runner, scalars = _train_and_validate(cfg)
     _check_local(runner, scalars, 'resnet34_imagenet_dgl_mlaan_k17')
-    learner = runner.LocalLearner.of(model)
+    learner = LocalLearner.of(runner.model)
     assert learner.num_modules == 17 and learner.boundaries[0] == 'backbone.maxpool'
     leaps = learner.leap_heads()
     assert len(leaps) == 13  # cascade windows of 3 at segments i = 2..S-2 (ALGORITHMS.md §6.3)
