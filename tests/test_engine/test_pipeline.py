@@ -268,7 +268,7 @@ BASE_CONFIG = osp.join(ROOT, 'configs', 'resnet32_cifar10_dgl_k8.py')
 CIFAR_MINI = osp.join(ROOT, 'data', 'cifar10_mini')
 PIPELINE_DELTA = """
 model_wrapper_cfg = dict(type='MMPipelineParallel')
-custom_hooks = [dict(type='PipelineHook')]
+custom_hooks = [dict(type='RandomStateHook'), dict(type='PipelineHook')]
 train_dataloader = dict(sampler=dict(type='PipelineSampler', stages=2, shuffle=True))
 optim_wrapper = dict(local=dict(pipeline=dict(stages=2)))
 """
