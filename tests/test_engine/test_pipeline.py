@@ -13,7 +13,7 @@ import socket
 import pytest
 import torch
 
-from conftest import build_classifier, cifar_batch
+from mmlocal.testing import build_classifier, cifar_batch
 
 from mmlocal.local import LocalLearner
 
