@@ -124,12 +124,13 @@ def test_default_classifier_is_a_light_retina_head():
     from mmlocal.models.heads.det_heads import DetClassifierHead, DetInfoProHead
     from mmlocal.models.heads.decoders import UpsampleDecoder
     feat, task = FeatureInfo(512, (8, 8), stride=8), TaskInfo('detection', 2)
-    head = DGL().build_head(0, 3, feat, task)
+    head = DGL().build_head(feat, task, DGL().loss_weights(0.))
     assert isinstance(head, DetClassifierHead) and head.stride == 8
     assert type(head.dense_head).__name__ == 'RetinaHead'
     assert head.dense_head.stacked_convs == 2 and head.dense_head.in_channels == 512
-    head = InfoPro(recon_weights=(1.5, 1.5), task_weights=(1., 0.)).build_head(
-        2, 3, FeatureInfo(1024, (4, 4), stride=16), task)
+    infopro = InfoPro(recon_weights=(1.5, 1.5), task_weights=(1., 0.))
+    head = infopro.build_head(FeatureInfo(1024, (4, 4), stride=16), task,
+                              infopro.loss_weights(1.))  # the schedule's end: task weight 0
     assert isinstance(head, DetInfoProHead) and isinstance(head.decoder, UpsampleDecoder)
     assert head.dense_head.prior_generator.strides == [(16, 16)]
     assert head.loss_weight == 0. and head.recon_weight == 1.5
@@ -192,7 +193,8 @@ def test_errors_name_the_fix():
         build(dict(type='RetinaHead'), task_loss='contrast')
     from mmlocal.local.methods import FeatureInfo, PredSim, TaskInfo
     with pytest.raises(ValueError, match="for detection"):
-        PredSim().build_head(0, 3, FeatureInfo(512, (8, 8), 8), TaskInfo('detection', 2))
+        PredSim().build_head(FeatureInfo(512, (8, 8), 8), TaskInfo('detection', 2),
+                             PredSim().loss_weights(0.))
     head = build(dict(type='RetinaHead', stacked_convs=1))
     targets = frame_targets()
     targets.instances = None
