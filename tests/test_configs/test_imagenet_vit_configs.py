@@ -174,7 +174,7 @@ def test_imagenet_memory_balanced_split(k):
                     lambda mod, a, out, p=p: cost.__setitem__(p, cost[p] + out.numel())))
     with torch.no_grad():
         model.backbone.eval()
-        model.backbone(torch.zeros(2, 3, *learner.probe_size))
+        model.backbone(torch.zeros(2, 3, *learner.probe.size))
     for h in handles:
         h.remove()
     cuts = [paths.index(b) for b in learner.boundaries] + [len(paths) - 1]
