@@ -261,8 +261,9 @@ def check_memory(args, device, deadline) -> Dict[str, List[dict]]:
                 local = Config.fromfile(osp.join(ROOT, path)).optim_wrapper.get('local')
                 if args.smoke and smoke_opts and local is not None:
                     opts.update(SMOKE_LOCAL)
-                    if 'boundaries' in local:  # a ResNet-18 has no layer3[12]
+                    if local.get('boundaries'):  # a ResNet-18 has no layer3[12]: same K
                         opts['optim_wrapper.local.boundaries'] = None
+                        opts['optim_wrapper.local.num_modules'] = len(local['boundaries']) + 1
                 cfg, batch = load(path, opts, size, bs)
                 row.update(measure_case(cfg, batch, device, 1 if args.smoke else args.iters),
                            status='ok')
