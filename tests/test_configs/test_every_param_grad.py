@@ -26,6 +26,11 @@ def _local_configs():
         name = osp.basename(p)
         if '_e2e' in name:
             continue
+        if name.startswith(('faster-rcnn', 'retinanet')):
+            out.append(pytest.param(name, marks=pytest.mark.skip(
+                reason='no synthetic detection batch in mmlocal.apis yet; detector modules are '
+                       'checked by tests/test_local/test_det_isolation.py on the real frame')))
+            continue
         cheap = re.match(r'resnet(32|110)_(cifar10|svhn|stl10)_', name) is not None
         out.append(pytest.param(name, marks=()) if cheap else
                    pytest.param(name, marks=pytest.mark.slow))
