@@ -108,7 +108,9 @@ def build_dense_head(cfg: dict, in_channels: int, num_classes: int,
         head.pop('num_classes', None)
     else:
         head['num_classes'] = num_classes
-    module = MMDET_MODELS.build(head)
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmdet'):  # its losses, assigners, coders too
+        module = MMDET_MODELS.build(head)
     # the learner builds heads after the Runner's weight init: initialise now
     # (zoo init: normal 0.01, focal-loss classifier bias prior 0.01), without
     # mmengine's per-parameter report on the console
