@@ -8,35 +8,21 @@ targets are the real Cityscapes frame's instance boxes.
 * K=1 equals E2E for a detector;
 * InfoPro + HPFF (cascade windows, PFF on the dense outputs) trains.
 """
-import os.path as osp
 
-import mmcv
-import numpy as np
 import pytest
 import torch
 
 from mmlocal.local import LocalLearner
+from mmlocal.testing.detection import frame_boxes
 from mmlocal.testing import (assert_grad_close, build_local, features, grads_of,
                                 head_loss, local_step_grads, module_param_names)
 
-DATA = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'data', 'cityscapes')
-FRAME = 'frankfurt_000000_000294'
-CLASSES = {24: 0, 26: 1}  # Cityscapes person, car
 
 
 def frame_batch(n: int = 2) -> dict:
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
-    img = mmcv.imread(osp.join(DATA, 'leftImg8bit/val/frankfurt', f'{FRAME}_leftImg8bit.png'),
-                      channel_order='rgb')
-    ids = mmcv.imread(osp.join(DATA, 'gtFine/val/frankfurt', f'{FRAME}_gtFine_instanceIds.png'),
-                      flag='unchanged')
-    boxes, labels = [], []
-    for inst in np.unique(ids):
-        if inst >= 1000 and inst // 1000 in CLASSES:
-            ys, xs = np.nonzero(ids == inst)
-            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
-            labels.append(CLASSES[inst // 1000])
+    img, boxes, labels = frame_boxes()
     assert len(boxes) == 7  # 4 persons, 3 cars in this frame
     h, w = img.shape[:2]
     samples = []

@@ -9,19 +9,15 @@ Cityscapes frame's instance boxes.
   independent tiling with ``torch.cat``);
 * bad configurations fail with a message naming the fix.
 """
-import os.path as osp
 
-import mmcv
-import numpy as np
 import pytest
 import torch
+
+from mmlocal.testing.detection import frame_boxes
 import torch.nn.functional as F
 
 from mmlocal.local.head_runner import patch_slices, run_head_patched
 
-DATA = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'data', 'cityscapes')
-FRAME = 'frankfurt_000000_000294'
-CLASSES = {24: 0, 26: 1}  # Cityscapes person, car
 
 
 def frame_targets(n: int = 2):
@@ -29,16 +25,7 @@ def frame_targets(n: int = 2):
     from mmengine.structures import InstanceData
 
     from mmlocal.local.targets import LocalTargets
-    img = mmcv.imread(osp.join(DATA, 'leftImg8bit/val/frankfurt', f'{FRAME}_leftImg8bit.png'),
-                      channel_order='rgb')
-    ids = mmcv.imread(osp.join(DATA, 'gtFine/val/frankfurt', f'{FRAME}_gtFine_instanceIds.png'),
-                      flag='unchanged')
-    boxes, labels = [], []
-    for inst in np.unique(ids):
-        if inst >= 1000 and inst // 1000 in CLASSES:
-            ys, xs = np.nonzero(ids == inst)
-            boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
-            labels.append(CLASSES[inst // 1000])
+    img, boxes, labels = frame_boxes()
     h, w = img.shape[:2]
     x = torch.from_numpy(img).permute(2, 0, 1).float().div(255).expand(n, -1, -1, -1)
     inst = InstanceData(bboxes=torch.tensor(boxes, dtype=torch.float32),
