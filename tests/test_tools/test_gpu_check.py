@@ -1,25 +1,21 @@
 """tools/device/gpu_check.py in smoke mode on CPU: the GPU check's code
 (configs, AMP variants, measurement, report) runs before a GPU machine does."""
-import importlib.util
 import json
 import os.path as osp
 
 import mmlocal  # noqa: F401
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(ROOT, 'tools', 'device', 'gpu_check.py')
+from mmlocal.testing.models import load_tool
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location('gpu_check', TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+
+def gpu_check():
+    return load_tool(osp.join('tools', 'device', 'gpu_check.py'))
 
 
 def test_amp_variants_prefer_amp_optim_wrapper():
-    tool = load_tool()
+    tool = gpu_check()
     local = dict(type='LocalLearningOptimWrapper', constructor='LocalLearningOptimWrapperConstructor',
                  optimizer=dict(type='SGD', lr=0.1), local=dict(num_modules=4))
     [(s1, new)] = tool.amp_variants(local, 'bfloat16')
@@ -53,7 +49,7 @@ def _check(result, tool, only=None):
 
 def test_smoke_run_on_cpu(tmp_path):
     """E2E and DGL through both sections at tiny sizes."""
-    tool = load_tool()
+    tool = gpu_check()
     only = ['E2E', 'DGL']
     result = tool.main(['--device', 'cpu', '--smoke', '--out', str(tmp_path), '--only', *only])
     _check(result, tool, only)
@@ -64,7 +60,7 @@ def test_smoke_run_on_cpu(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_run_of_every_case_on_cpu(tmp_path):
-    tool = load_tool()
+    tool = gpu_check()
     result = tool.main(['--device', 'cpu', '--smoke', '--out', str(tmp_path)])
     _check(result, tool)
 
@@ -73,6 +69,6 @@ def test_cuda_without_a_gpu_says_so(tmp_path):
     import torch
     if torch.cuda.is_available():
         pytest.skip('a GPU is visible')
-    tool = load_tool()
+    tool = gpu_check()
     with pytest.raises(SystemExit, match='--device cpu --smoke'):
         tool.main(['--out', str(tmp_path)])

@@ -1,22 +1,19 @@
 """tools/analysis/print_local_plan.py prints the plan of every config in
 configs/ (the heavy ImageNet, Cityscapes and ViT models are ``slow``)."""
 import glob
-import importlib.util
 import os.path as osp
 import re
 
 import mmlocal  # noqa: F401
 import pytest
 
+from mmlocal.testing.models import load_tool
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-TOOL = osp.join(ROOT, 'tools', 'analysis', 'print_local_plan.py')
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('print_local_plan', TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool(osp.join('tools', 'analysis', 'print_local_plan.py'))
 
 
 def _configs():

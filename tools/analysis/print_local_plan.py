@@ -21,7 +21,7 @@ import mmlocal  # noqa: F401  (compat + registration first)
 
 from mmengine.config import Config, DictAction
 from mmengine.logging import MMLogger
-from mmengine.registry import MODELS, init_default_scope
+from mmengine.registry import MODELS, DefaultScope
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -39,14 +39,14 @@ def local_plan(cfg: Config):
     local = cfg.get('optim_wrapper', {}).get('local')
     if not local:
         return None
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
     model_cfg = copy.deepcopy(cfg.model)
     if cfg.get('data_preprocessor') is not None:
         model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
     for key in ('init_cfg', 'pretrained'):  # no checkpoint downloads for a plan
         model_cfg.get('backbone', {}).pop(key, None)
-    model = revert_sync_batchnorm(MODELS.build(model_cfg))
-    learner = LocalLearner(model, copy.deepcopy(dict(local)))
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmengine')):
+        model = revert_sync_batchnorm(MODELS.build(model_cfg))
+        learner = LocalLearner(model, copy.deepcopy(dict(local)))
     learner.remove()
     return learner.plan
 
