@@ -6,7 +6,7 @@
    in the autocast dtype, which AMP configuration was taken.
 2. **Memory and time.** CUDA peak memory (``torch.cuda.max_memory_allocated``
    through ``PeakMemoryTracker``) and step time of E2E against DGL, InfoPro
-   and HPFF on ResNet-110 K=55 (batch 1024) and DeepLabV3-R101 K=4
+   and HPFF on ResNet-32 K=16 and ResNet-110 K=55 (batch 1024) and DeepLabV3-R101 K=4
    (2 x 512x1024), synthetic inputs.
 
 Markdown tables and a JSON record go to ``--out`` (``$OUT`` on the device
@@ -54,6 +54,14 @@ METHODS = [
 ]
 #: model -> (input size, batch, smoke input size, smoke batch, cases, smoke options)
 MEMORY = {
+    'ResNet-32 K=16': ((32, 32), 1024, (32, 32), 2, [
+        ('E2E', R32.format('e2e'), {}),
+        ('DGL', R32.format('dgl_k16'), {}),
+        ('InfoPro', R32.format('infopro_k16'), {}),
+        ('DGL+HPFF', R32.format('dgl_hpff_k16'), {}),
+        ('InfoPro+HPFF', R32.format('infopro_hpff_k16'), {}),
+        ('DGL+MLAAN', R32.format('dgl_mlaan_k16'), {}),
+    ], {}),
     'ResNet-110 K=55': ((32, 32), 1024, (32, 32), 2, [
         ('E2E', R110.format('e2e'), {}),
         ('DGL', R110.format('dgl_k55'), {}),
@@ -177,9 +185,9 @@ def _free(device: torch.device) -> None:
 
 
 # ------------------------------------------------------------- sections
-def check_methods(args, device, deadline) -> List[dict]:
-    """Two train_steps of every method in every precision."""
-    rows = []
+def check_methods(args, device, deadline, rows: List[dict], done=lambda: None) -> List[dict]:
+    """Two train_steps of every method in every precision, appended to ``rows``
+    (``done()`` after each, so a run killed at its limit keeps what it measured)."""
     batch_size = 2 if args.smoke else args.methods_batch
     precisions = PRECISIONS if device.type == 'cuda' else (None,)
     for name, path, options in METHODS:
@@ -215,6 +223,7 @@ def check_methods(args, device, deadline) -> List[dict]:
                 row.update(status=f'ERROR {type(e).__name__}: {e}'.splitlines()[0][:300],
                            traceback=traceback.format_exc())
             _free(device)
+            done()
             print(f"[methods] {name} {row['precision']}: {row['status']}", flush=True)
     return rows
 
@@ -242,8 +251,9 @@ def measure_case(cfg: Config, batch: dict, device: torch.device, iters: int) -> 
                 step_s=statistics.median(times), boundaries=list(bounds))
 
 
-def check_memory(args, device, deadline) -> Dict[str, List[dict]]:
-    tables = {}
+def check_memory(args, device, deadline, tables: Dict[str, List[dict]],
+                 done=lambda: None) -> Dict[str, List[dict]]:
+    """Peak memory and step time of every case, filled into ``tables``."""
     for model_name, (size, bs, smoke_size, smoke_bs, cases, smoke_opts) in MEMORY.items():
         size, bs = (smoke_size, smoke_bs) if args.smoke else (size, bs)
         rows = []
@@ -271,6 +281,7 @@ def check_memory(args, device, deadline) -> Dict[str, List[dict]]:
                 row.update(status=f'ERROR {type(e).__name__}: {e}'.splitlines()[0][:300],
                            traceback=traceback.format_exc())
             _free(device)
+            done()
             print(f'[memory] {model_name} {name}: {row["status"]} '
                   f'{row.get("peak_mb", float("nan")):.1f} MB', flush=True)
     return tables
@@ -349,11 +360,9 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
             f.write(markdown(result))
 
     if 'methods' in args.sections:
-        result['methods'] = check_methods(args, device, deadline)
-        write()
+        check_methods(args, device, deadline, result.setdefault('methods', []), write)
     if 'memory' in args.sections:
-        result['memory'] = check_memory(args, device, deadline)
-        write()
+        check_memory(args, device, deadline, result.setdefault('memory', {}), write)
     write()
     print('\n' + markdown(result), flush=True)
     return result

@@ -10,7 +10,9 @@
 #    hidden during the build (mmcv's CUDA build against this torch is untried);
 # 3. installs mmlocal there;
 # 4. runs tools/device/gpu_check.py, which writes its tables to $OUT.
-# Under 8 minutes on the 16-core H200 machine; logs in $OUT/run_check.log.
+# BUDGET (seconds, default 540) bounds the whole script: gpu_check starts no
+# case after BUDGET - 60 s from the start, so a call with timeout_s 600 ends in
+# time and keeps its tables. Logs in $OUT/run_check.log.
 set -uo pipefail
 BUNDLE=${1:-.device_bundle}
 OUT=${OUT:-work_dirs/gpu_check}
@@ -40,7 +42,9 @@ $PY -c "import torch, mmlocal, mmseg, mmpretrain, mmdet; print('torch', torch.__
 'cuda', torch.cuda.is_available(), '| mmlocal', mmlocal.__version__)" || exit 1
 
 step "gpu_check"
-PYTHONUNBUFFERED=1 $PY tools/device/gpu_check.py --out "$OUT" --time-limit ${TIME_LIMIT:-330} "${@:2}"
+limit=$(( ${BUDGET:-540} - 60 - ($(date +%s) - t0) ))
+[ "$limit" -gt 30 ] || { echo "no time left for gpu_check (BUDGET ${BUDGET:-540} s)" >&2; exit 1; }
+PYTHONUNBUFFERED=1 $PY tools/device/gpu_check.py --out "$OUT" --time-limit "$limit" "${@:2}"
 rc=$?
 step "done (rc $rc)"
 exit $rc
