@@ -91,7 +91,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument('--device', default='cuda', help='cuda (the check) or cpu (--smoke)')
     p.add_argument('--smoke', action='store_true', help='tiny sizes, one step each')
     p.add_argument('--out', default=os.environ.get('OUT', 'work_dirs/gpu_check'),
-                   help='folder for gpu_check.md and gpu_check.json (default: $OUT)')
+                   help='folder for NAME.md and NAME.json (default: $OUT)')
+    p.add_argument('--name', default='gpu_check', help='stem of the output files')
+    p.add_argument('--json', help='path of the JSON record (default: OUT/NAME.json)')
     p.add_argument('--sections', nargs='+', default=['methods', 'memory'],
                    choices=['methods', 'memory'])
     p.add_argument('--only', nargs='+', metavar='METHOD',
@@ -349,14 +351,16 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     start = time.monotonic()
     deadline = start + args.time_limit
     os.makedirs(args.out, exist_ok=True)
+    if args.json:
+        os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
     result: Dict[str, Any] = dict(environment=environment(device), smoke=args.smoke)
     print('environment: ' + json.dumps(result['environment']), flush=True)
 
     def write() -> None:
         result['elapsed_s'] = time.monotonic() - start
-        with open(osp.join(args.out, 'gpu_check.json'), 'w') as f:
+        with open(args.json or osp.join(args.out, f'{args.name}.json'), 'w') as f:
             json.dump(result, f, indent=2, default=str)
-        with open(osp.join(args.out, 'gpu_check.md'), 'w') as f:
+        with open(osp.join(args.out, f'{args.name}.md'), 'w') as f:
             f.write(markdown(result))
 
     if 'methods' in args.sections:
