@@ -55,7 +55,7 @@ S="--data-root data/cifar10 --train-subset ${SUBSET:-10000} --epochs $EPOCHS --b
 --num-workers 2 --memory-iters 0 --work-dir $W/acc"
 ROWS="e2e:e2e dgl:dgl_k16 dgl_hpff:dgl_hpff_k16 infopro:infopro_k16 infopro_hpff:infopro_hpff_k16 \
 dgl_mlaan:dgl_mlaan_k16 infopro_own:infopro-contrast_k16"
-ACC_LIMIT=$(( $(left) - 220 ))
+ACC_LIMIT=$(( $(left) - ${RESERVE:-200} ))
 step "accuracy: 7 methods side by side, at most $ACC_LIMIT s"
 pids=()
 for n in $ROWS; do
