@@ -157,3 +157,31 @@ def test_leap_augmented_head_copies_sync_and_ema():
         torch.testing.assert_close(new, 0.9 * old + 0.1 * cur)
     out = head(_feat(), (32, 32))
     assert out['logits'].shape == (B, 10)
+
+
+def test_reconstruction_bce_runs_outside_autocast():
+    """CUDA autocast refuses binary_cross_entropy (InfoPro under AMP failed on
+    the H200): the reconstruction BCE runs with autocast off, in fp32. CPU
+    autocast does not refuse it, so the autocast state at the call is read
+    off torch's function dispatch."""
+    from torch.overrides import TorchFunctionMode
+
+    seen = []
+
+    class Watch(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func is nn.functional.binary_cross_entropy:
+                seen.append((torch.is_autocast_enabled('cpu'), args[0].dtype))
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    head = InfoProHead(16, 10, dict(type='ConvAuxClassifier', arch='1c2f'),
+                       dict(type='ReconDecoder'), recon_weight=1., task_weight=1.)
+    targets = _targets(labels=torch.tensor([0, 1, 2, 3]), image=torch.rand(B, 3, 32, 32) * 255)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        preds = head(_feat(), (32, 32))
+        assert preds['recon'].dtype == torch.bfloat16  # the decoder ran in autocast
+        with Watch():
+            loss = head.loss(preds, targets)['loss_recon']
+    assert seen == [(False, torch.float32)]
+    assert loss.dtype == torch.float32

@@ -11,6 +11,14 @@ from mmlocal.registry import MODELS
 from .aux_classifiers import conv_bn_relu, init_infopro
 
 
+def reconstruction_loss(recon: torch.Tensor, image01: torch.Tensor) -> torch.Tensor:
+    """Mean BCE between a decoder's output and the image in [0, 1], in fp32
+    with autocast off: CUDA autocast refuses ``binary_cross_entropy`` whatever
+    its inputs' dtype (InfoPro under AMP failed on the H200 before this)."""
+    with torch.autocast(device_type=recon.device.type, enabled=False):
+        return F.binary_cross_entropy(recon.float(), image01.to(recon.device).float())
+
+
 @MODELS.register_module()
 class ReconDecoder(nn.Module):
     """The CIFAR/SVHN/STL decoder: resize to the image, conv3x3 C->12, BN,

@@ -23,10 +23,10 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
 from mmlocal.registry import MODELS
+from .decoders import reconstruction_loss
 from .local_heads import LocalHead, Preds, _build
 
 INF = 1e8
@@ -198,7 +198,6 @@ class DetInfoProHead(DetClassifierHead):
     def loss(self, preds: Preds, targets) -> Dict[str, torch.Tensor]:
         losses = super().loss(preds, targets) if self.outputs[0] in preds else {}
         recon = preds['recon']
-        # BCE in fp32: autocast regions refuse binary_cross_entropy on fp16
-        losses['loss_recon'] = self.recon_weight * F.binary_cross_entropy(
-            recon.float(), targets.image01.to(recon.device).float())
+        losses['loss_recon'] = self.recon_weight * reconstruction_loss(
+            recon, targets.image01)
         return losses
