@@ -164,7 +164,11 @@ class GradientRouter:
             out = self.recompute(m, inp)
         if not out.requires_grad:
             return None
-        gi, = torch.autograd.grad(out, inp, g, retain_graph=retain, allow_unused=True)
+        # backward(inputs=) rather than autograd.grad: module trackers (the
+        # FLOP counter's) put multi-grad hooks on module inputs, which
+        # autograd.grad does not support
+        torch.autograd.backward(out, g, retain_graph=retain, inputs=[inp])
+        gi, inp.grad = inp.grad, None
         return gi
 
     def _flush(self, m: int) -> None:
