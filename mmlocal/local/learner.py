@@ -76,6 +76,12 @@ class LocalLearner(nn.Module):
             model, cfg.num_modules, cfg.boundaries, cfg.split, cfg.backbone,
             block_costs=lambda ps: [self.probe.costs[p] for p in ps])
         cfg.check_window(len(boundaries) + 1)
+        if cfg.hilo is not None and cfg.hilo.cascade > 1 and any(
+                getattr(m, 'with_cp', False) for m in backbone.modules()):
+            raise ValueError(
+                'HiLo windows route gradients with input-only and parameter-only VJPs, which '
+                "checkpointed blocks (with_cp=True) do not honour: set the backbone's "
+                'with_cp=False; local.recompute keeps only module inputs instead')
         leaps = None
         if cfg.mlaan is not None:
             from .leap import leap_blocks
