@@ -80,7 +80,9 @@ class LocalStep:
         if self.cur != j:
             raise RuntimeError(f'local boundary {self.plan.boundaries[j]} ran out of order')
         self.router.output(j, h)
-        for hp in self.plan.heads_of(j):
+        # gradients that pass on first: the input-only VJP through module j then
+        # runs before the gradients that stop at j exist
+        for hp in sorted(self.plan.heads_of(j), key=lambda hp: hp.reach):
             g = self._head_grad(self.learner.head(hp), h, hp)
             self.router.route(j, g, hp.reach)
         self.cur = j + 1
