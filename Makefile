@@ -1,10 +1,10 @@
-# The README's two commands: `make demo` and `make test`. Both set up .venv first
-# (idempotent: seconds when everything is installed).
+# The README's commands: `make demo`, `make test` and `make test-fast` (no `slow` tests).
+# All set up .venv first (idempotent: seconds when everything is installed).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test
+.PHONY: setup demo demo-det test test-fast
 
 setup:
 	@bash tools/setup_env.sh $(VENV)
@@ -12,5 +12,11 @@ setup:
 demo: setup
 	$(PY) tools/demo.py
 
+demo-det: setup
+	$(PY) tools/demo_det.py
+
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)

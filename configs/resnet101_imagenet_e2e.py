@@ -16,6 +16,10 @@
 _base_ = 'mmpretrain::resnet/resnet101_8xb32_in1k.py'
 custom_imports = dict(imports=['mmlocal'], allow_failed_imports=False)
 
+# exact resume and new augmentations every epoch (mmlocal RandomStateHook)
+train_dataloader = dict(worker_init_fn=dict(type='seed_worker'))
+custom_hooks = [dict(type='RandomStateHook')]
+
 optim_wrapper = dict(optimizer=dict(nesterov=True))
 param_scheduler = dict(
     _delete_=True, type='CosineAnnealingLR', T_max=90, by_epoch=True,

@@ -1,4 +1,6 @@
-"""ResNet-110 CIFAR-10, DGL (psi 1c2f + CE), K=55 (InfoPro/HPFF split)."""
+"""ResNet-110 CIFAR-10, DGL, K=55 (HPFF Table 1 / MLAAN Table I row "DGL",
+R110 K=55: 14.45 % test error): psi 1c2f + CE on every local module, the stem
+included (ALGORITHMS.md §1.2, §3), outputs detached; last module GAP + FC."""
 _base_ = './resnet110_cifar10_e2e.py'
 
 optim_wrapper = dict(

@@ -1,7 +1,10 @@
-"""ResNet-110 CIFAR-10, InfoPro (softmax), K=55.
+"""ResNet-110 CIFAR-10, InfoPro (softmax), K=55, in the HPFF/MLAAN setting
+(their baseline row "InfoPro", R110 K=55: 13.22 % test error).
 
-lambda schedules of HPFF/MLAAN (ixx 5 -> 0, ixy 0.5 -> 0); InfoPro's own
-contrast runs use e.g. R32 K=16 recon (5, 0.2), task (0.05, 0.5), task_loss='contrast'."""
+As ``resnet32_cifar10_infopro_k16.py``: lambda = (5, 0.5) (1 - r), CE, psi
+1c2f, indexed by segment as their code (ALGORITHMS.md §1.1, §5.2;
+``stem='merged'``, r = i / 53 for segments i = 0..52, never 1).
+"""
 _base_ = './resnet110_cifar10_e2e.py'
 
 optim_wrapper = dict(
@@ -9,5 +12,6 @@ optim_wrapper = dict(
     constructor='LocalLearningOptimWrapperConstructor',
     local=dict(
         num_modules=55,
-        method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.)),  # HPFF/MLAAN README
+        stem='merged',
+        method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.)),
     ))

@@ -1,4 +1,5 @@
-"""ResNet-32 CIFAR-10 K=16, DGL with independent heads only: plain DGL (HPFF ablation "IL")."""
+"""ResNet-32 CIFAR-10, DGL with independent heads only, K=16 (HPFF ablation
+"IL": 14.08 % test error, the DGL row): plain DGL with HPFF's psi 2c2f."""
 _base_ = './resnet32_cifar10_e2e.py'
 
 optim_wrapper = dict(
@@ -6,6 +7,6 @@ optim_wrapper = dict(
     constructor='LocalLearningOptimWrapperConstructor',
     local=dict(
         num_modules=16,
-        method=dict(type='DGL', classifier=dict(type='ConvAuxClassifier', arch='2c2f')),  # HPFF code's psi
+        method=dict(type='DGL', classifier=dict(type='ConvAuxClassifier', arch='2c2f')),
         hilo=None,  # = DGL
     ))

@@ -1,4 +1,9 @@
-"""ResNet-32 CIFAR-10, DGL (psi 1c2f + CE), K=8 (InfoPro/HPFF split)."""
+"""ResNet-32 CIFAR-10, DGL, K=8 (MLAAN Table I row "DGL", R32 K=8: 11.63 %;
+InfoPro Table 2 DGL K=8: 14.17 %).
+
+DGL as InfoPro's code runs it (ALGORITHMS.md §3): psi 1c2f + CE on every local
+module of InfoPro's K=8 split (§1.2), outputs detached; last module GAP + FC.
+"""
 _base_ = './resnet32_cifar10_e2e.py'
 
 optim_wrapper = dict(

@@ -1,7 +1,18 @@
-"""ResNet-32 CIFAR-10, InfoPro (softmax), K=16.
+"""ResNet-32 CIFAR-10, InfoPro (softmax), K=16, in the HPFF/MLAAN setting
+(their baseline row "InfoPro", R32 K=16: 12.93 % test error, HPFF Table 1 /
+MLAAN Table I).
 
-lambda schedules of HPFF/MLAAN (ixx 5 -> 0, ixy 0.5 -> 0); InfoPro's own
-contrast runs use e.g. R32 K=16 recon (5, 0.2), task (0.05, 0.5), task_loss='contrast'."""
+lambda1 = 5 (1 - r), lambda2 = 0.5 (1 - r), CE (HPFF and MLAAN READMEs,
+ALGORITHMS.md §2.2 last paragraph), psi 1c2f and InfoPro's CIFAR decoder.
+Their code indexes the schedule by *segment* (§1.1, §5.2): the stem is in no
+segment (``stem='merged'``: no head reads it, the first segment's loss reaches
+through it) and r = i / (K - 2) for segments i = 0 .. K-3, so r stops at
+13/14 and the last local module keeps lambda = (0.357, 0.036). InfoPro's own
+indexing (r = m / (K - 2) over all K-1 local modules, the stem one of them)
+would give the last local module lambda = (0, 0): that module would never
+train, and mmlocal refuses such a plan. InfoPro's own setting is
+``resnet32_cifar10_infopro-contrast_k16.py``.
+"""
 _base_ = './resnet32_cifar10_e2e.py'
 
 optim_wrapper = dict(
@@ -9,5 +20,6 @@ optim_wrapper = dict(
     constructor='LocalLearningOptimWrapperConstructor',
     local=dict(
         num_modules=16,
-        method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.)),  # HPFF/MLAAN README
+        stem='merged',
+        method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.)),
     ))

@@ -3,11 +3,17 @@ top-5 error; E2E 20.64 / 5.40).
 
 mmpretrain's own ResNeXt-101 32x8d config (Pillow resizing) with the schedule
 of ``resnet101_imagenet_e2e.py`` (that is the E2E baseline) and the local
-learning of ``resnet101_imagenet_infopro_hpff_k4.py``: HPFF's K=4 end points
-(layer3[0], [9], [17]), cascade windows of 2, PFF 2x2, 5 BCE + 0.75 CE.
+learning of ``resnet101_imagenet_infopro_hpff_k4.py`` (HPFF's ImageNet code,
+ALGORITHMS.md §5.4): HPFF's K=4 end points (layer3[0], [9], [17]), cascade
+windows of 2 only, 5 x BCE + 0.75 x CE with the code's PFF (the BCE of the
+reconstruction's 2 x 2 quadrants summed) and its 14 x 14 decoder.
 """
 _base_ = 'mmpretrain::resnext/resnext101-32x8d_8xb32_in1k.py'
 custom_imports = dict(imports=['mmlocal'], allow_failed_imports=False)
+
+# exact resume and new augmentations every epoch (mmlocal RandomStateHook)
+train_dataloader = dict(worker_init_fn=dict(type='seed_worker'))
+custom_hooks = [dict(type='RandomStateHook')]
 
 # schedule of the InfoPro / HPFF ImageNet code (see resnet101_imagenet_e2e.py)
 param_scheduler = dict(
@@ -27,7 +33,7 @@ optim_wrapper = dict(
             recon_weights=(5., 5.),
             task_weights=(0.75, 0.75),
             classifier=dict(type='ImageNetAuxClassifier', widths=(256, 256, 512, 2048)),
-            decoder=dict(type='UpsampleDecoder', widths=(128, 64, 32, 16))),
+            decoder=dict(type='HPFFImageNetDecoder', ratio=16)),
         hilo=dict(cascade=2, independent=False, cascade_weight=1.0),
-        pff=dict(patches=2),
+        pff=dict(patches=2, variant='output'),
     ))

@@ -2,9 +2,10 @@
 2.69 GB vs 5.43 GB E2E): one encoder layer per local module (inferred; no
 public code), boundaries after backbone.layers.0 ... layers.10.
 
-psi is the light token head (LayerNorm, average pooling of the patch tokens,
-2-layer MLP), the DGL-style head MLAAN's code applies to pooled ViT-B tokens
-(ALGORITHMS.md §1.5); the memory the paper reports leaves room for no more.
+psi is a light token head chosen by mmlocal (inferred: LayerNorm, average
+pooling of the patch tokens, 2-layer MLP). No public code gives HPFF's ViT
+head; ALGORITHMS.md §1.5 notes only that MLAAN's deleted auxDGL head accepts
+pooled 768-d tokens. The memory the paper reports leaves room for no more.
 InfoPro's ViT psi (3x3 conv stride 2 + 3 Transformer layers) is
 classifier=dict(type='ViTAuxClassifier').
 """

@@ -6,17 +6,23 @@ mmengine's *root* registries: a child registry (``mmseg``, ``mmpretrain``,
 ``LocalLearningOptimWrapper``, ``CifarResNet`` or ``InfoPro`` by name.
 Registries that exist only in mmlocal are created here.
 """
-from mmengine.registry import HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.registry import FUNCTIONS, HOOKS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from mmengine.registry import OPTIM_WRAPPERS, Registry
 
 #: Local learning methods (DGL, InfoPro, PredSim): build one head per module.
 LOCAL_METHODS = Registry('local method', locations=['mmlocal.local.methods'])
 #: Backbone -> ordered list of its block paths (split presets).
 BLOCK_LISTS = Registry('block list', locations=['mmlocal.local.split'])
+#: What ``local.split`` accepts: 'auto', 'blocks', 'memory' and the papers' presets.
+SPLITS = Registry('split', locations=['mmlocal.local.split'])
+#: Backbone class -> the papers' preset that ``split='auto'`` takes for it.
+SPLIT_PRESETS = Registry('split preset', locations=['mmlocal.local.split'])
 #: Task -> how targets are read from data samples (classification, segmentation, ...).
 TARGET_ADAPTERS = Registry('target adapter', locations=['mmlocal.local.targets'])
+#: Toolbox scope ('mmseg', 'mmpretrain', 'mmdet') -> what its tools do differently.
+TOOLBOXES = Registry('toolbox', locations=['mmlocal.apis.toolboxes'])
 
 __all__ = [
-    'MODELS', 'HOOKS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
-    'LOCAL_METHODS', 'BLOCK_LISTS', 'TARGET_ADAPTERS'
+    'MODELS', 'HOOKS', 'FUNCTIONS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
+    'LOCAL_METHODS', 'BLOCK_LISTS', 'SPLITS', 'SPLIT_PRESETS', 'TARGET_ADAPTERS', 'TOOLBOXES'
 ]

@@ -1,66 +1,56 @@
-"""Shared fixtures: small real models and real data batches."""
-import glob
+"""Shared fixtures: a small real model and a real data batch."""
 import os.path as osp
-import random
 
 import pytest
-import torch
 
 import mmlocal  # noqa: F401  (compat + registration before the toolboxes)
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CIFAR_MINI = osp.join(ROOT, 'data', 'cifar10_mini')
-CIFAR_CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog',
-                 'horse', 'ship', 'truck')
-
-
-def cifar_classifier_cfg(depth: int = 20, num_classes: int = 10) -> dict:
-    """mmpretrain ImageClassifier on the He et al. CIFAR ResNet."""
-    return dict(
-        type='ImageClassifier',
-        data_preprocessor=dict(
-            type='ClsDataPreprocessor', num_classes=num_classes,
-            mean=[125.307, 122.961, 113.8575], std=[51.5865, 50.847, 51.255],
-            to_rgb=False),
-        backbone=dict(type='CifarResNet', depth=depth),
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=64,
-                  loss=dict(type='CrossEntropyLoss')))
-
-
-def build_classifier(depth: int = 20, seed: int = 0):
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-    init_default_scope('mmpretrain')
-    torch.manual_seed(seed)
-    model = MODELS.build(cifar_classifier_cfg(depth))
-    model.init_weights()
-    return model
-
-
-def cifar_batch(n: int = 8, split: str = 'train', seed: int = 0) -> dict:
-    """``n`` real CIFAR-10 images of the bundled subset, as a data batch."""
-    import mmcv
-    from mmpretrain.structures import DataSample
-    files = []
-    for label, name in enumerate(CIFAR_CLASSES):
-        files += [(f, label) for f in sorted(glob.glob(osp.join(CIFAR_MINI, split, name, '*.jpg')))]
-    if not files:
-        pytest.skip(f'bundled CIFAR-10 subset missing under {CIFAR_MINI}')
-    random.Random(seed).shuffle(files)
-    inputs, samples = [], []
-    for f, label in files[:n]:
-        img = mmcv.imread(f, channel_order='rgb')
-        inputs.append(torch.from_numpy(img).permute(2, 0, 1).contiguous())
-        samples.append(DataSample().set_gt_label(label))
-    return dict(inputs=inputs, data_samples=samples)
+from mmlocal.testing import CIFAR_MINI, build_classifier, cifar_batch
 
 
 @pytest.fixture
 def classifier():
+    """A CIFAR ResNet-20 classifier (mmpretrain), seed 0."""
     return build_classifier()
 
 
 @pytest.fixture
 def batch():
+    """8 real CIFAR-10 images of the bundled subset."""
+    if not osp.isdir(osp.join(CIFAR_MINI, 'train')):
+        pytest.skip(f'bundled CIFAR-10 subset missing under {CIFAR_MINI}')
     return cifar_batch(8)
+
+
+@pytest.fixture
+def local_checkpoints(tmp_path):
+    """Runner-style checkpoints of a CIFAR ResNet-20 after one real DGL K=4
+    step, in both layouts: ``old`` keeps the learner's tensors as
+    ``local_learner.*`` keys of the ``state_dict``; ``new`` keeps them beside
+    it (in the optimizer wrapper's state, and as a top-level entry, the two
+    places the stripping must handle).
+
+    Returns the two paths and the plain model's state dict."""
+    import torch
+    from mmengine.logging import MessageHub
+
+    from mmlocal.testing import build_local
+    model = build_classifier(depth=20)
+    wrapper = build_local(model, dict(num_modules=4, method=dict(type='DGL')))
+    model.train_step(cifar_batch(4), wrapper)
+    learner = wrapper.learner.state_dict()
+    assert learner, 'the learner holds no tensors'
+    plain = {k: v for k, v in model.state_dict().items()
+             if not k.startswith('local_learner.')}
+    optimizer = {k: v for k, v in wrapper.state_dict().items() if k != 'local_learner'}
+    hub = MessageHub.get_instance('local_checkpoints_fixture')
+    hub.update_scalar('train/loss', 1.5)
+    meta = dict(epoch=1, iter=10, dataset_meta=dict(classes=list('0123456789')))
+    old = dict(meta=meta, message_hub=hub.state_dict(), optimizer=optimizer,
+               state_dict={**plain, **{f'local_learner.{k}': v for k, v in learner.items()}})
+    new = dict(meta=meta, message_hub=hub.state_dict(), state_dict=dict(plain),
+               optimizer=dict(optimizer, local_learner=learner),
+               local_learner=learner)
+    paths = dict(old=str(tmp_path / 'old_layout.pth'), new=str(tmp_path / 'new_layout.pth'))
+    torch.save(old, paths['old'])
+    torch.save(new, paths['new'])
+    return dict(paths, plain=plain, num_learner_tensors=len(learner))

@@ -99,7 +99,7 @@ def run_one(args: argparse.Namespace, method: Method) -> Dict:
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from mmlocal.utils.misc import set_default_collate
+    from mmlocal.apis import set_default_collate
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -110,7 +110,7 @@ def run_one(args: argparse.Namespace, method: Method) -> Dict:
     cfg.work_dir = osp.join(args.work_dir, method.key)
     set_default_collate(cfg)
 
-    peak_mb = peak_step_memory(cfg, args)
+    peak_mb = peak_step_memory(cfg, args.batch_size, args.seed)
     runner = Runner.from_cfg(cfg)
     start = time.perf_counter()
     runner.train()
@@ -128,17 +128,16 @@ def run_one(args: argparse.Namespace, method: Method) -> Dict:
     )
 
 
-def peak_step_memory(cfg, args: argparse.Namespace) -> float:
+def peak_step_memory(cfg, batch_size: int, seed: int) -> float:
     """Peak live tensor memory (MB) of a training step at the demo's batch
     size: CPU allocator events (or the CUDA allocator), see
-    ``tools/analysis/benchmark_memory.py``."""
+    ``mmlocal.apis.measure_step``."""
     import torch
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis'))
-    import benchmark_memory
-    batch = benchmark_memory.real_batch(cfg, args.batch_size, args.seed)
-    margs = argparse.Namespace(warmup=1, iters=1, seed=args.seed)
-    device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    return benchmark_memory.measure(cfg, batch, margs, device)['peak_mb']
+
+    from mmlocal.apis import measure_step, real_batch
+    batch = real_batch(cfg, batch_size, seed)
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    return measure_step(cfg, batch, device, warmup=1, iters=1, seed=seed)['peak_mb']
 
 
 def format_table(results: List[Dict]) -> str:

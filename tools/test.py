@@ -7,12 +7,10 @@ import sys
 
 import mmlocal  # noqa: F401,I001  (compat shims + registration first)
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
-from mmlocal.utils.misc import (close_distributed, drop_local_learner_on_load,
-                                enable_dump, enable_tta, enable_visualization,
-                                init_cpu_distributed, set_default_collate,
-                                setup_cpu_distributed)
+from mmlocal.apis import (build_runner, close_distributed, enable_dump,
+                          enable_tta, enable_visualization, init_cpu_distributed,
+                          set_default_collate, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -84,12 +82,7 @@ def main() -> int:
         return 2
 
     init_cpu_distributed(cfg, args.launcher)
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        from mmengine.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
-    drop_local_learner_on_load(runner)
+    runner = build_runner(cfg)
     if dump_metric is not None:
         runner.test_evaluator.metrics.append(dump_metric)
     runner.test()

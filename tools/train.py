@@ -6,12 +6,10 @@ import sys
 
 import mmlocal  # noqa: F401,I001  (compat shims + registration first)
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 
-from mmlocal.utils.misc import (close_distributed, drop_local_learner_on_load,
-                                enable_amp, enable_auto_scale_lr,
-                                init_cpu_distributed, set_default_collate,
-                                setup_cpu_distributed)
+from mmlocal.apis import (build_runner, check_amp_available, close_distributed, enable_amp,
+                          enable_auto_scale_lr, init_cpu_distributed,
+                          set_default_collate, setup_cpu_distributed)
 
 
 def parse_args() -> argparse.Namespace:
@@ -28,7 +26,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='enable automatic mixed precision training (CUDA only)')
+        help='automatic mixed precision: mmengine\'s AmpOptimWrapper '
+        '(needs a GPU)')
     parser.add_argument(
         '--auto-scale-lr',
         action='store_true',
@@ -71,6 +70,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
                                 osp.splitext(osp.basename(args.config))[0])
 
     if args.amp:
+        check_amp_available()
         enable_amp(cfg)
     if args.auto_scale_lr:
         enable_auto_scale_lr(cfg)
@@ -102,14 +102,7 @@ def main() -> int:
         return 2
 
     init_cpu_distributed(cfg, args.launcher)
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:  # a toolbox- or user-defined runner
-        from mmengine.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
-    # fine-tuning (load_from) a locally trained checkpoint without local
-    # learning: its auxiliary heads are skipped instead of warned about
-    drop_local_learner_on_load(runner)
+    runner = build_runner(cfg)
     runner.train()
     close_distributed()
     return 0

@@ -9,3 +9,7 @@ default_hooks = dict(
         type='CheckpointHook', interval=10, max_keep_ckpts=3,
         save_best='auto'),
 )
+
+# Checkpoints carry the random-number states, and data workers are seeded by
+# (seed, epoch, rank): a resumed run draws what the straight run draws.
+custom_hooks = [dict(type='RandomStateHook')]

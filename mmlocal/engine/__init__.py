@@ -1,4 +1,9 @@
+from . import hooks  # noqa: F401  (registers RandomStateHook, seed_worker)
 from .optim_wrapper import (LocalLearningOptimWrapper,
                             LocalLearningOptimWrapperConstructor)
+from .pipeline import MMPipelineParallel
+from .pipeline_hook import PipelineHook
+from .pipeline_sampler import PipelineSampler
 
-__all__ = ['LocalLearningOptimWrapper', 'LocalLearningOptimWrapperConstructor']
+__all__ = ['LocalLearningOptimWrapper', 'LocalLearningOptimWrapperConstructor',
+           'MMPipelineParallel', 'PipelineHook', 'PipelineSampler']

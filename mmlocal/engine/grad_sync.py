@@ -36,10 +36,13 @@ class GradientSynchronizer:
         bucket_bytes: the largest flat buffer of one all-reduce.
         overlap: launch a module's buckets as soon as its gradients are final
             (``module_done``) instead of all at the step.
+        group: the process group to average over (None: all ranks; the
+            pipeline gives each stage's replicas their own).
     """
 
     def __init__(self, params: Iterable[nn.Parameter], bucket_bytes: int = 25 * 2**20,
-                 overlap: bool = False) -> None:
+                 overlap: bool = False, group=None) -> None:
+        self.group = group
         seen, self.params = set(), []
         for p in params:
             if p.requires_grad and id(p) not in seen:
@@ -86,7 +89,7 @@ class GradientSynchronizer:
         parts.append(torch.tensor([p.grad is not None for p in bucket],
                                   dtype=ref.dtype, device=ref.device))
         flat = torch.cat(parts)
-        work = torch_dist.all_reduce(flat, async_op=True)
+        work = torch_dist.all_reduce(flat, group=self.group, async_op=True)
         for p in bucket:
             self._launched[id(p)] = True
         self._pending.append((bucket, flat, work))
@@ -114,7 +117,7 @@ class GradientSynchronizer:
     # ---------------------------------------------------------------- sync
     def sync(self) -> None:
         """Average all gradients not launched yet, wait for every bucket."""
-        world = get_world_size()
+        world = get_world_size(self.group)
         if world == 1:
             return
         start = time.perf_counter()
@@ -132,7 +135,7 @@ class GradientSynchronizer:
     def begin(self, will_step: bool) -> None:
         """A new iteration starts; ``will_step``: it ends with a sync+step
         (the last micro-batch of gradient accumulation)."""
-        self._active = self.overlap and will_step and get_world_size() > 1
+        self._active = self.overlap and will_step and get_world_size(self.group) > 1
         self._done = 0
         if self._active and self._stages is None:
             self._last = [-1] * len(self.params)
@@ -165,7 +168,7 @@ class GradientSynchronizer:
         """After the calibration iteration: every rank takes the latest module
         each parameter was seen at, so all ranks launch the same buckets."""
         last = torch.tensor(self._last, dtype=torch.long)
-        torch_dist.all_reduce(last, op=torch_dist.ReduceOp.MAX)
+        torch_dist.all_reduce(last, op=torch_dist.ReduceOp.MAX, group=self.group)
         num_stages = self._done
         stages: List[List[nn.Parameter]] = [[] for _ in range(num_stages)]
         for p, d in zip(self.params, last.tolist()):

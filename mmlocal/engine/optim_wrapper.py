@@ -51,6 +51,9 @@ class LocalLearningMixin:
         self.overlap_grad_sync = overlap_grad_sync
         self.synchronizer: Optional[GradientSynchronizer] = None
         self._step = None
+        # set by the pipeline: a stage averages its own parameters over its replicas only
+        self.sync_group = None
+        self.sync_params: Optional[list] = None
 
     def bind(self, learner) -> None:
         self.learner = learner
@@ -62,7 +65,7 @@ class LocalLearningMixin:
             if is_model_wrapper(model) and hasattr(model, 'no_sync'):
                 stack.enter_context(model.no_sync())  # synced once, after all backwards
             on_done = None
-            if get_world_size() > 1:
+            if get_world_size(self.sync_group) > 1:
                 sync = self._get_synchronizer()
                 sync.begin(will_step=self.should_sync())
                 on_done = sync.module_done if self.overlap_grad_sync else None
@@ -82,9 +85,12 @@ class LocalLearningMixin:
         loss of this iteration, not counted as an iteration."""
         self._scaled(self.scale_loss(loss)).backward()
 
-    def update_params(self, loss: torch.Tensor, step_kwargs: Optional[Dict] = None,
+    def update_params(self, loss: Optional[torch.Tensor], step_kwargs: Optional[Dict] = None,
                       zero_kwargs: Optional[Dict] = None) -> None:
-        self.backward(self.scale_loss(loss))
+        if loss is not None:
+            self.backward(self.scale_loss(loss))
+        else:  # a pipeline stage without the task loss: still one iteration
+            self._inner_count += 1
         log_vars = self.finish_local_step()
         if self.should_update():
             self.sync_gradients()
@@ -104,14 +110,18 @@ class LocalLearningMixin:
     def _get_synchronizer(self) -> GradientSynchronizer:
         if self.synchronizer is None:
             params = [p for g in self.optimizer.param_groups for p in g['params']]
+            if self.sync_params is not None:
+                own = {id(p) for p in self.sync_params}
+                params = [p for p in params if id(p) in own]
             self.synchronizer = GradientSynchronizer(params, self.bucket_bytes,
-                                                     overlap=self.overlap_grad_sync)
+                                                     overlap=self.overlap_grad_sync,
+                                                     group=self.sync_group)
         return self.synchronizer
 
     def sync_gradients(self) -> None:
         """Average gradients over ranks in flat buckets, once per step
         (buckets launched early by the overlap are only waited for)."""
-        if get_world_size() > 1:
+        if get_world_size(self.sync_group) > 1:
             self._get_synchronizer().sync()
 
     # ------------------------------------------------------------- state
@@ -209,6 +219,9 @@ class LocalLearningOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         learner = LocalLearner(base, self.local_cfg)
         wrapper = super().__call__(_ModelAndHeads(base, learner))
         wrapper.bind(learner)
+        if learner.cfg.pipeline is not None:
+            from .pipeline import attach_pipeline
+            attach_pipeline(model, learner, wrapper)
         return wrapper
 
 

@@ -6,9 +6,10 @@ from .plan import HeadPlan, LocalPlan, build_plan
 from .router import GradientRouter
 from .split import block_paths, resolve_boundaries
 from .targets import build_target_adapter
+from .det_targets import BoxTargets  # registers the box-target adapter
 
 __all__ = [
     'LocalLearner', 'LocalConfig', 'LocalConfigError', 'DGL', 'InfoPro', 'PredSim',
     'FeatureInfo', 'TaskInfo', 'LocalTargets', 'HeadPlan', 'LocalPlan', 'build_plan',
-    'GradientRouter', 'block_paths', 'resolve_boundaries', 'build_target_adapter'
+    'GradientRouter', 'block_paths', 'resolve_boundaries', 'build_target_adapter', 'BoxTargets'
 ]

@@ -143,6 +143,7 @@ class HiLoConfig(_Section):
     independent: bool = True  # False: the authors' ImageNet code (cascade heads only)
     first_independent: bool = True  # False: their CIFAR code (module 1 learns from the cascade)
     independent_method: Optional[dict] = None  # another method for the independent heads
+    task_cascade_weight: Optional[float] = None  # task gradient below the last module (cascade_weight)
 
     def _checked(self, where):
         w_ind = _number(self.independent_weight, f'{where}.independent_weight', low=0)
@@ -150,6 +151,9 @@ class HiLoConfig(_Section):
         if w_ind == 0 and w_cas == 0:
             raise LocalConfigError(f'{where}: independent_weight and cascade_weight are both 0, '
                                    'no module would learn; the HPFF values are 0.001 and 0.999')
+        task_w = self.task_cascade_weight
+        if task_w is not None:
+            task_w = _number(task_w, f'{where}.task_cascade_weight', low=0)
         method = self.independent_method
         if method is not None:
             method = parse_method(method, f'{where}.independent_method')
@@ -158,13 +162,14 @@ class HiLoConfig(_Section):
             independent_weight=w_ind, cascade_weight=w_cas,
             independent=_bool(self.independent, f'{where}.independent'),
             first_independent=_bool(self.first_independent, f'{where}.first_independent'),
-            independent_method=method)
+            independent_method=method, task_cascade_weight=task_w)
 
 
 @dataclass(frozen=True)
 class PFFConfig(_Section):
     """HPFF patch feature fusion (``local.pff``)."""
     patches: int = 2  # n: heads run on n x n patches
+    variant: str = 'paper'  # 'paper' | 'quadrant' (HPFF CIFAR code) | 'output' (ImageNet code)
     apply_to: Tuple[str, ...] = ('independent', 'cascade')
 
     def _checked(self, where):
@@ -176,6 +181,7 @@ class PFFConfig(_Section):
             _choice(item, ('independent', 'cascade'), f'{where}.apply_to')
         return dataclasses.replace(
             self, patches=_number(self.patches, f'{where}.patches', low=1, integer=True),
+            variant=_choice(self.variant, ('paper', 'quadrant', 'output'), f'{where}.variant'),
             apply_to=tuple(apply_to))
 
 
@@ -196,6 +202,31 @@ class MLAANConfig(_Section):
             table=_choice(self.table, ('auto', 'mlaan', 'rule'), f'{where}.table'))
 
 
+@dataclass(frozen=True)
+class PipelineConfig(_Section):
+    """Pipelined local learning (``local.pipeline``): the local modules are
+    cut into ``stages`` runs of consecutive modules, one per group of
+    processes, which work at the same time on successive batches."""
+    stages: int = 2  # S; must divide the world size (W/S data-parallel replicas per stage)
+    balance: str = 'blocks'  # 'blocks' (equal block counts) | 'modules' (equal module counts)
+    modules_per_stage: Optional[Tuple[int, ...]] = None  # explicit, e.g. (30, 25); sums to K
+    release_params: bool = True  # free other stages' parameters between validations
+
+    def _checked(self, where):
+        stages = _number(self.stages, f'{where}.stages', low=1, integer=True)
+        per = self.modules_per_stage
+        if per is not None:
+            if isinstance(per, str) or not isinstance(per, (tuple, list)) or len(per) != stages:
+                raise LocalConfigError(f'{where}.modules_per_stage must list {stages} module '
+                                       f'counts (one per stage), e.g. (3, 2); got {per!r}')
+            per = tuple(_number(n, f'{where}.modules_per_stage[{i}]', low=1, integer=True)
+                        for i, n in enumerate(per))
+        return dataclasses.replace(
+            self, stages=stages, modules_per_stage=per,
+            release_params=_bool(self.release_params, f'{where}.release_params'),
+            balance=_choice(self.balance, ('blocks', 'modules'), f'{where}.balance'))
+
+
 _SPLITS_FIXED = ('auto', 'blocks', 'memory')
 
 
@@ -209,8 +240,10 @@ class LocalConfig:
     hilo: Optional[HiLoConfig] = None
     pff: Optional[PFFConfig] = None
     mlaan: Optional[MLAANConfig] = None
+    pipeline: Optional[PipelineConfig] = None
     task: Optional[str] = None
     backbone: str = 'backbone'
+    stem: str = 'module'  # 'module' (InfoPro: the stem is a module) | 'merged' (HPFF/MLAAN)
     probe_size: Optional[Tuple[int, int]] = None
     num_classes: Optional[int] = None
     check_finite: bool = True
@@ -244,6 +277,7 @@ class LocalConfig:
         cfg['hilo'] = HiLoConfig.parse(cfg.get('hilo'), f'{where}.hilo')
         cfg['pff'] = PFFConfig.parse(cfg.get('pff'), f'{where}.pff')
         cfg['mlaan'] = MLAANConfig.parse(cfg.get('mlaan'), f'{where}.mlaan')
+        cfg['pipeline'] = PipelineConfig.parse(cfg.get('pipeline'), f'{where}.pipeline')
         if cfg['mlaan'] is not None and cfg['mlaan'].path == 'cascade' and cfg['hilo'] is None:
             raise LocalConfigError(f"{where}.mlaan.path='cascade' needs cascade windows: add "
                                    'hilo=dict(cascade=3) (MLAAN multilaminar modules) or set '
@@ -263,6 +297,8 @@ class LocalConfig:
                                    f'got {cfg["recompute"]!r}')
         if 'check_finite' in cfg:
             _bool(cfg['check_finite'], f'{where}.check_finite')
+        if 'stem' in cfg:
+            _choice(cfg['stem'], ('module', 'merged'), f'{where}.stem')
         if 'backbone' in cfg and not isinstance(cfg['backbone'], str):
             raise LocalConfigError(f'{where}.backbone must be a module path string')
         return cls(**cfg)

@@ -2,7 +2,8 @@
 
 ``run_head`` is the plain path. ``run_head_patched`` is HPFF's Patch Feature
 Fusion: the feature is cut into n x n patches, the *same* head runs on each,
-predictions are fused (vectors averaged, dense maps tiled back) and the loss
+predictions are fused (vectors averaged, dense maps tiled back: at pixel
+resolution, or on the feature grid for dense detection outputs) and the loss
 is taken on the fused prediction, exactly the paper's
 y_hat = 1/n^2 sum_kl g(x^(k,l)). To really save memory the patches are
 processed one at a time: a first pass without graph gives the fused
@@ -33,6 +34,17 @@ def run_head(head: nn.Module, feat: torch.Tensor, targets, out_size: Tuple[int, 
     losses = head.loss(head(feat, out_size), targets)
     backward(weight * _sum_losses(losses))
     return {k: v.detach() for k, v in losses.items()}
+
+
+#: tiled fusions: 'tile' places each patch's prediction in its image region
+#: (reconstructions, segmentation logits at pixel resolution), 'grid' in its
+#: region of the feature grid (dense detection outputs at the feature's stride)
+_TILED = ('tile', 'grid')
+
+
+def _region(cell, kind: str) -> tuple:
+    (frow, orow), (fcol, ocol) = cell
+    return (Ellipsis, orow, ocol) if kind == 'tile' else (Ellipsis, frow, fcol)
 
 
 def patch_slices(size: int, n: int, out: int) -> List[Tuple[slice, slice]]:
@@ -103,11 +115,13 @@ def run_head_patched(head: nn.Module, feat: torch.Tensor, targets,
     after = _rng_state(device)
     fused = {}
     for name in preds[0]:
-        if fusion.get(name, 'mean') == 'tile':
+        kind = fusion.get(name, 'mean')
+        if kind in _TILED:
             first = preds[0][name]
-            out = first.new_empty(first.shape[:-2] + tuple(out_size))
-            for ((_, orow), (_, ocol)), p in zip(grid, preds):
-                out[..., orow, ocol] = p[name]
+            size = tuple(out_size) if kind == 'tile' else (H, W)
+            out = first.new_empty(first.shape[:-2] + size)
+            for cell, p in zip(grid, preds):
+                out[_region(cell, kind)] = p[name]
         else:
             out = torch.stack([p[name] for p in preds]).mean(0)
         fused[name] = out.requires_grad_()
@@ -131,8 +145,9 @@ def run_head_patched(head: nn.Module, feat: torch.Tensor, targets,
                 g = fused[name].grad
                 if g is None:
                     continue
-                if fusion.get(name, 'mean') == 'tile':
-                    g = g[..., orow, ocol]
+                kind = fusion.get(name, 'mean')
+                if kind in _TILED:
+                    g = g[_region(((fr, orow), (fc, ocol)), kind)]
                 else:
                     g = g / len(grid)
                 outs.append(value)

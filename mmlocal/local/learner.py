@@ -25,7 +25,7 @@ from mmlocal.models.heads.leap_head import LeapAugmentedHead
 from mmlocal.structures import FeatureInfo, TaskInfo
 from .config import LocalConfig
 from .head_runner import check_patch_grid
-from .plan import HeadPlan, build_head, build_plan
+from .plan import HeadPlan, build_head, plan_for
 from .probe import default_probe_size, probe_blocks
 from .recompute import module_blocks
 from .router import ModuleDone
@@ -36,6 +36,13 @@ from .targets import build_target_adapter
 _LEARNERS: 'weakref.WeakKeyDictionary[nn.Module, LocalLearner]' = weakref.WeakKeyDictionary()
 #: state_dict prefix of the heads in checkpoints written before they moved out of the model
 LEGACY_PREFIX = 'local_learner.'
+
+
+def _section(section) -> Optional[dict]:
+    """A checked config section as the plan's keyword dict (unset keys left out)."""
+    if section is None:
+        return None
+    return {k: v for k, v in section.to_dict().items() if v is not None}
 
 
 def _legacy_loader(learner: 'LocalLearner'):
@@ -82,22 +89,18 @@ class LocalLearner(nn.Module):
                 'HiLo windows route gradients with input-only and parameter-only VJPs, which '
                 "checkpointed blocks (with_cp=True) do not honour: set the backbone's "
                 'with_cp=False; local.recompute keeps only module inputs instead')
-        leaps = None
-        if cfg.mlaan is not None:
-            from .leap import leap_blocks
-            leaps = leap_blocks(boundaries, paths, getattr(backbone, 'depth', None),
-                                cfg.mlaan.table)
-        self.plan = build_plan(cfg, boundaries, leaps)
+        self.plan = plan_for(boundaries, paths, getattr(backbone, 'depth', None), cfg.method,
+                             hilo=_section(cfg.hilo), pff=_section(cfg.pff),
+                             mlaan=_section(cfg.mlaan), stem=cfg.stem)
         self.plan.check_supervised()
         self.heads = nn.ModuleDict()  # independent heads, by module name
         self.cascade_heads = nn.ModuleDict()
         for hp in self.plan.heads:
             feat = self.probe.feature(boundaries[hp.module])
-            if hp.patches > 1:
+            if hp.pff == 'paper':
                 check_patch_grid(hp.patches, feat.spatial, boundaries[hp.module])
             leap_feat = self.probe.feature(hp.leap[-1]) if hp.leap else None
-            head = build_head(hp, len(boundaries), feat, leap_feat, self.task, model,
-                              self.plan.momentum)
+            head = build_head(hp, feat, self.task, model, leap_feat)
             (self.heads if hp.kind == 'independent' else self.cascade_heads)[
                 f'm{hp.module + 1}'] = head
         # blocks of the modules a window may recompute (1..K-2)
@@ -105,6 +108,7 @@ class LocalLearner(nn.Module):
             if cfg.recompute and self.plan.reach_back() > 0 else {}
         self._recompute_warned = False
         self.current_step: Optional[LocalStep] = None
+        self.step_factory = LocalStep  # the pipeline swaps in its stage's step
         param = next(model.parameters(), None)
         self.to(param.device if param is not None else torch.device('cpu'))
         self._distribute(model)
@@ -169,7 +173,7 @@ class LocalLearner(nn.Module):
         if self.training != self.model.training:  # follow Runner's train()/eval()
             self.train(self.model.training)
         self._sync_leaps()
-        step = LocalStep(self, backward, on_module_done)
+        step = self.step_factory(self, backward, on_module_done)
         self.current_step = step
         try:
             yield step

@@ -1,8 +1,10 @@
-"""Local learning methods: each builds the local head of every module.
+"""Local learning methods: each builds one local head.
 
-A method knows its loss and its per-module hyper-parameters (InfoPro's
-lambda schedules over the module index); the engine tells it the module's
-feature (channels, map size) and the task, so users never type channels.
+A method knows its loss and the ends of its schedules (InfoPro's lambdas as
+a function of the position r); which module gets which r, which heads exist
+and where their losses stop is the plan's (``plan.py``). The engine tells a
+method the module's feature (channels, map size) and the task, so users never
+type channels.
 """
 from typing import Dict, Optional, Tuple
 
@@ -13,10 +15,29 @@ from mmlocal.registry import LOCAL_METHODS, MODELS
 from mmlocal.structures import FeatureInfo, TaskInfo
 
 
+#: Tasks whose local head is not psi on labels: the head type each method's
+#: head becomes (same arguments, plus the feature's stride; ``classifier``
+#: then names the task's dense head).
+TASK_HEADS = {
+    'detection': dict(ClassifierHead='DetClassifierHead', InfoProHead='DetInfoProHead'),
+}
+
+
+def build_task_head(cfg: dict, task: TaskInfo, feat: FeatureInfo) -> nn.Module:
+    types = TASK_HEADS.get(task.task)
+    if types is not None:
+        cfg = dict(cfg, type=types[cfg['type']], stride=feat.stride)
+        cfg.pop('dense', None)
+    return MODELS.build(cfg)
+
+
 def default_classifier(task: TaskInfo, feat: FeatureInfo) -> dict:
     """psi by task: InfoPro's CIFAR 1c2f for small classification features,
     its ImageNet psi for wide ones, its ViT psi for tokens, its segmentation
-    psi for seg."""
+    psi for seg; for box detection mmdet's RetinaHead on the feature's level
+    (two stacked convs: a light head)."""
+    if task.task == 'detection':
+        return dict(type='RetinaHead', stacked_convs=2)
     if task.task == 'segmentation':
         return dict(type='SegAuxClassifier')
     if feat.tokens:
@@ -29,27 +50,38 @@ def default_classifier(task: TaskInfo, feat: FeatureInfo) -> dict:
 def default_decoder(task: TaskInfo, feat: FeatureInfo) -> dict:
     if feat.tokens and task.task != 'segmentation':
         return dict(type='PatchReconDecoder', patch_size=feat.stride)
-    if task.task == 'segmentation' or feat.channels > 256:
+    if task.task in ('segmentation', 'detection') or feat.channels > 256:
         return dict(type='UpsampleDecoder')
     return dict(type='ReconDecoder')
 
 
-def linear_schedule(ends: Tuple[float, float], index: int, num_local: int) -> float:
-    """InfoPro's lambda(m) = a (1 - r) + b r with r = m / (K - 2) (0 if K = 2)."""
+def linear_schedule(ends: Tuple[float, float], r: float) -> float:
+    """InfoPro's lambda = a (1 - r) + b r (ALGORITHMS.md §2.1); the plan
+    (``plan.py``) decides r for each module."""
     a, b = ends
-    r = index / (num_local - 1) if num_local > 1 else 0.
     return a * (1 - r) + b * r
 
 
-class LocalMethod:
-    """Builds the local head of module ``index`` (0-based, of ``num_local``)."""
+Pff = Tuple[str, int]  # (variant, n): ('', 1) off; see plan.HeadPlan.pff
 
-    def build_head(self, index: int, num_local: int, feat: FeatureInfo,
-                   task: TaskInfo) -> nn.Module:
+
+class LocalMethod:
+    """Builds one local head from the module's feature, the task and the
+    loss weights the plan gives it (after any schedule).
+
+    ``scheduled``: the loss weights depend on the schedule position r;
+    ``has_decoder``: the head reconstructs the image (PFF's 'quadrant' and
+    'output' variants patch that reconstruction).
+    """
+    scheduled = False
+    has_decoder = False
+
+    def loss_weights(self, r: float) -> Dict[str, float]:
+        """The weights of the head's loss terms at schedule position r in [0, 1]."""
         raise NotImplementedError
 
-    def loss_weights(self, index: int, num_local: int) -> Dict[str, float]:
-        """The weights of this method's loss terms at module ``index``."""
+    def build_head(self, feat: FeatureInfo, task: TaskInfo,
+                   loss_weights: Dict[str, float], pff: Pff = ('', 1)) -> nn.Module:
         raise NotImplementedError
 
 
@@ -62,7 +94,8 @@ class DGL(LocalMethod):
     """DGL (Belilovsky et al.): each module trained by psi + CE alone.
 
     ``classifier`` picks psi: ``ConvAuxClassifier`` with ``arch`` 0c1f ...
-    2c2f (InfoPro's architectures) or ``DGLMLPSRClassifier`` (original DGL).
+    2c2f (InfoPro's architectures), ``DGLMLPSRClassifier`` (original DGL) or
+    ``AuxDGLClassifier`` (MLAAN's k=3 code).
     """
 
     def __init__(self, classifier: Optional[dict] = None, loss_weight: float = 1.0,
@@ -71,16 +104,16 @@ class DGL(LocalMethod):
         self.loss_weight = loss_weight
         self.task_loss = task_loss
 
-    def loss_weights(self, index, num_local):
-        return dict(cls=float(self.loss_weight))
+    def loss_weights(self, r):
+        return {'cls': float(self.loss_weight)}
 
-    def build_head(self, index, num_local, feat, task):
-        return MODELS.build(dict(
+    def build_head(self, feat, task, loss_weights, pff=('', 1)):
+        return build_task_head(dict(
             type='ClassifierHead', in_channels=feat.channels,
             num_classes=task.num_classes,
             classifier=_cfg(self.classifier, default_classifier(task, feat)),
-            loss_weight=self.loss_weight, task_loss=self.task_loss,
-            dense=task.task == 'segmentation'))
+            loss_weight=loss_weights['cls'], task_loss=self.task_loss,
+            dense=task.task == 'segmentation'), task, feat)
 
 
 @LOCAL_METHODS.register_module()
@@ -88,11 +121,15 @@ class InfoPro(LocalMethod):
     """InfoPro (Wang et al., ICLR 2021): psi + reconstruction decoder w.
 
     ``recon_weights`` = (ixx_1, ixx_2) and ``task_weights`` = (ixy_1, ixy_2)
-    are the ends of the linear schedules over module index
-    (ALGORITHMS.md §2.1-2.2; the defaults are InfoPro's ResNet-32 K=16 ends,
-    which leave no module without a loss). ``task_loss``: 'softmax' (CE) or 'contrast'
-    (SupCon on a 128-d projection).
+    are the ends of the linear schedules lambda = a (1 - r) + b r
+    (ALGORITHMS.md §2.1-2.2); the plan gives r for each module. The defaults
+    are InfoPro's own R32 K=16 values (5 -> 0.2, 0.05 -> 0.5), non-zero at
+    both ends; HPFF/MLAAN's (5 -> 0, 0.5 -> 0) need their segment indexing
+    (``stem='merged'``), or the last local module gets no loss.
+    ``task_loss``: 'softmax' (CE) or 'contrast' (SupCon on a 128-d projection).
     """
+    scheduled = True
+    has_decoder = True
 
     def __init__(self, recon_weights: Tuple[float, float] = (5., 0.2),
                  task_weights: Tuple[float, float] = (0.05, 0.5),
@@ -105,20 +142,28 @@ class InfoPro(LocalMethod):
         self.decoder = decoder
         self.feature_dim = feature_dim
 
-    def loss_weights(self, index, num_local):
-        return dict(recon=linear_schedule(self.recon_weights, index, num_local),
-                    task=linear_schedule(self.task_weights, index, num_local))
+    def loss_weights(self, r):
+        return {'recon': float(linear_schedule(self.recon_weights, r)),
+                'task': float(linear_schedule(self.task_weights, r))}
 
-    def build_head(self, index, num_local, feat, task):
-        return MODELS.build(dict(
+    def build_head(self, feat, task, loss_weights, pff=('', 1)):
+        decoder = _cfg(self.decoder, default_decoder(task, feat))
+        variant, n = pff
+        if variant == 'quadrant':
+            # HPFF's CIFAR code (§5.3): n^2 own decoders, one per quadrant
+            decoder = ConfigDict(type='QuadrantReconDecoder', patches=n,
+                                 decoder={k: v for k, v in decoder.items()})
+        elif variant == 'output':
+            # HPFF's ImageNet code (§5.4): BCE per quadrant of the output, summed
+            decoder = ConfigDict(dict(decoder, loss_scale=float(n * n)))
+        return build_task_head(dict(
             type='InfoProHead', in_channels=feat.channels,
             num_classes=task.num_classes,
             classifier=_cfg(self.classifier, default_classifier(task, feat)),
-            decoder=_cfg(self.decoder, default_decoder(task, feat)),
-            recon_weight=linear_schedule(self.recon_weights, index, num_local),
-            task_weight=linear_schedule(self.task_weights, index, num_local),
+            decoder=decoder,
+            recon_weight=loss_weights['recon'], task_weight=loss_weights['task'],
             task_loss=self.task_loss, feature_dim=self.feature_dim,
-            dense=task.task == 'segmentation'))
+            dense=task.task == 'segmentation'), task, feat)
 
 
 @LOCAL_METHODS.register_module()
@@ -131,24 +176,24 @@ class PredSim(LocalMethod):
         self.dim_in_decoder = dim_in_decoder
         self.loss_weight = loss_weight
 
-    def loss_weights(self, index, num_local):
-        return dict(predsim=float(self.loss_weight))
+    def loss_weights(self, r):
+        return {'predsim': float(self.loss_weight)}
 
-    def build_head(self, index, num_local, feat, task):
-        if task.task == 'segmentation':
+    def build_head(self, feat, task, loss_weights, pff=('', 1)):
+        if task.task in ('segmentation', 'detection'):
             raise ValueError('PredSim is defined for classification targets only; '
-                             "use method=dict(type='DGL') or 'InfoPro' for segmentation")
+                             f"use method=dict(type='DGL') or 'InfoPro' for {task.task}")
         return MODELS.build(dict(
             type='PredSimHead', in_channels=feat.channels,
             num_classes=task.num_classes, beta=self.beta,
             dim_in_decoder=self.dim_in_decoder, spatial=feat.spatial,
-            loss_weight=self.loss_weight))
+            loss_weight=loss_weights['predsim']))
 
 
 def build_method(cfg) -> LocalMethod:
     args = dict(ConfigDict(cfg))
     name = args.pop('type', None)
-    cls = LOCAL_METHODS.get(name)
+    cls = LOCAL_METHODS.module_dict.get(name)  # direct: independent of the default scope
     if cls is None:
         raise ValueError(f'unknown local method {name!r}: choose one of '
                          f'{sorted(LOCAL_METHODS.module_dict)}')

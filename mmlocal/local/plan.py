@@ -1,152 +1,378 @@
-"""The local plan: which heads supervise which modules, with what weights.
+"""The local plan: which heads exist, where each loss stops, with which weights.
 
-Pure data, decided from the config and the split before any head exists, so
-it can be printed, logged, checked (every module must be reached by a loss
-of positive weight) and compared with the papers' tables.
+Everything a local-learning method decides *per module* lives here, as data:
+the independent and cascade heads (HPFF/MLAAN, ALGORITHMS.md §5.1-5.2, §6.3),
+the modules each loss reaches, the HiLo weights, the loss weights after the
+schedule over the module index (InfoPro's lambda, §2.1-2.2), PFF (§5.1, §5.3,
+§5.4) and MLAAN's leap copies and EMA branches (§6.3-6.5). ``build_plan`` is
+pure (boundaries and block paths in, a frozen plan out; no model forward), so
+the plan can be printed (``tools/analysis/print_local_plan.py``), tested
+against the authors' loops and checked before anything trains.
+
+Module indices are 0-based (j); names are 1-based (``m{j+1}``). With ``K``
+modules, 0..K-2 are local and K-1 ends in the task head.
+
+Two conventions for the stem (ALGORITHMS.md §1.1), ``stem``:
+
+* ``'module'`` (InfoPro's code): when the first boundary is the stem, the
+  stem is local module 0 with its own heads. The schedule index of module j
+  is m = j, r = m / (K-2).
+* ``'merged'`` (HPFF's and MLAAN's code): the stem is in no segment. No head
+  reads it; the losses of the first segment (module 1) reach through it.
+  Segment i = j - 1 and r = i / (K-2), so r never reaches 1 (§5.2).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import torch.nn as nn
+from mmengine.config import ConfigDict
 
-from mmlocal.models.heads.leap_head import LeapAugmentedHead
 from mmlocal.structures import FeatureInfo, TaskInfo
-from .config import LocalConfig, LocalConfigError
+from .config import LocalConfigError
 from .methods import build_method
+
+PFF_VARIANTS = ('paper', 'quadrant', 'output')
 
 
 @dataclass(frozen=True)
 class HeadPlan:
-    """One local head."""
-    key: str  # 'm3' or 'm3.cascade' (1-based names); logs 'local.<key>.loss_x'
-    module: int  # 0-based module j whose output the head reads
-    kind: str  # 'independent' | 'cascade'
-    method: dict  # the method config that builds it
-    weight: float  # HiLo weight of its loss (1.0 without HiLo)
-    reach: int  # first module its gradient reaches: it trains modules reach..module
-    loss_weights: Dict[str, float]  # the method's weights at this module
-    patches: int = 1  # PFF n (1 = off)
-    leap: Tuple[str, ...] = ()  # MLAAN: later blocks copied in front of the head
-    ema: bool = False  # its EMA copy follows the live block each iteration
+    """One local head. ``reach``..``module`` are the modules its loss trains."""
+    key: str
+    module: int
+    kind: str
+    method: dict
+    weight: float
+    reach: int
+    loss_weights: Dict[str, float]
+    patches: int = 1
+    #: '' (no PFF), 'paper' (the same head on n x n patches of the feature,
+    #: predictions fused: HPFF paper §5.1), 'quadrant' (HPFF CIFAR code §5.3:
+    #: psi on the full map, n^2 quadrant decoders, BCEs summed), 'output'
+    #: (HPFF ImageNet code §5.4: the reconstruction split, BCEs summed)
+    pff: str = ''
+    leap: Tuple[str, ...] = ()
+    ema: bool = False
+    momentum: float = 0.995
+    r: Optional[float] = None  # the schedule position (None: not scheduled)
+
+    @property
+    def total(self) -> float:
+        """weight x the sum of the positive loss weights."""
+        return self.weight * sum(v for v in self.loss_weights.values() if v > 0)
 
 
 @dataclass(frozen=True)
 class LocalPlan:
-    """All local heads of a split, and how far the task loss reaches."""
     boundaries: Tuple[str, ...]
     heads: Tuple[HeadPlan, ...]
-    task_reach: int  # first module the task loss reaches
-    task_weight_below: float  # weight of the task gradient below the last module
-    momentum: float = 0.995  # MLAAN EMA keep fraction
+    task_reach: int
+    task_weight_below: float
+    stem: str = 'module'
+    settings: Dict[str, str] = field(default_factory=dict)
 
     @property
     def num_modules(self) -> int:
         return len(self.boundaries) + 1
 
-    def reach_back(self) -> int:
-        """How many earlier modules a loss can reach: the graphs kept alive."""
-        last = self.num_modules - 1
-        spans = [h.module - h.reach for h in self.heads] + [last - self.task_reach]
-        return max(spans + [0])
+    def at(self, module: int) -> List[HeadPlan]:
+        """Heads reading module ``module``'s output, independent first."""
+        return [h for h in self.heads if h.module == module]
 
-    def heads_of(self, j: int) -> List[HeadPlan]:
-        return [h for h in self.heads if h.module == j]
+    def reach_back(self) -> int:
+        """How many modules before the current one a loss reaches (0: none,
+        every module's graph can be freed right after its own heads)."""
+        spans = [h.module - h.reach for h in self.heads]
+        if self.task_weight_below > 0:
+            spans.append(self.num_modules - 1 - self.task_reach)
+        return max(spans, default=0)
+
+    def last_user(self) -> List[int]:
+        """For each module, the last module whose loss still needs its graph
+        (K-1: the task loss or the end of the iteration)."""
+        last = list(range(self.num_modules))
+        for h in self.heads:
+            for m in range(h.reach, h.module + 1):
+                last[m] = max(last[m], h.module)
+        if self.task_weight_below > 0:
+            for m in range(self.task_reach, self.num_modules):
+                last[m] = self.num_modules - 1
+        return last
+
+    def module_weights(self) -> List[float]:
+        """Total loss weight reaching each module (the task counts 1 at the
+        last module and ``task_weight_below`` below it)."""
+        total = [0.] * self.num_modules
+        for h in self.heads:
+            for m in range(h.reach, h.module + 1):
+                total[m] += h.total
+        total[-1] += 1.
+        for m in range(self.task_reach, self.num_modules - 1):
+            total[m] += self.task_weight_below
+        return total
 
     def check_supervised(self) -> None:
-        """Every local module must be trained by some loss of positive weight."""
-        last = self.num_modules - 1
-        for m in range(last):
-            total = sum(h.weight * sum(max(v, 0.) for v in h.loss_weights.values())
-                        for h in self.heads if h.reach <= m <= h.module)
-            if m >= self.task_reach:
-                total += self.task_weight_below
-            if total <= 0:
-                reaching = [h.key for h in self.heads if h.reach <= m <= h.module]
-                why = (f'its heads {reaching} have zero weight' if reaching
-                       else 'no head reaches it')
+        """Every module must be reached by a loss of positive total weight,
+        and every EMA branch must sit in a head that is trained."""
+        totals = self.module_weights()
+        for m, t in enumerate(totals):
+            if t > 0:
+                continue
+            name = self.boundaries[m] if m < len(self.boundaries) else 'the last module'
+            reaching = [h for h in self.heads if h.reach <= m <= h.module]
+            if reaching:
+                why = '; '.join(f'local.{h.key} weight {h.weight:g} x loss weights '
+                                f'{_fmt_weights(h.loss_weights)}'
+                                + (f' (r = {h.r:.4g})' if h.r is not None else '')
+                                + f' from {_method_str(h.method)}' for h in reaching)
+            else:
+                why = ('no head reads it or reaches back to it '
+                       f"(stem='{self.stem}', {self.settings.get('hilo', 'no hilo')})")
+            raise LocalConfigError(
+                f'local module m{m + 1} ({name}) would get no gradient: {why}. Its block '
+                'would stay at its initialisation. Give the schedule non-zero end values '
+                '(e.g. InfoPro recon_weights/task_weights), or a head/window that reaches it.')
+        for h in self.heads:
+            if h.ema and h.total <= 0:
                 raise LocalConfigError(
-                    f'local module m{m + 1} (ending at {self.boundaries[m]}) would never learn: '
-                    f'{why}. Check the method\'s loss weights at this module (e.g. an InfoPro '
-                    'schedule that ends at (0, 0)), hilo.independent / first_independent and '
-                    'the cascade window')
+                    f'the MLAAN EMA branch sits in head local.{h.key} whose loss weight is 0 '
+                    f'({_fmt_weights(h.loss_weights)}): the EMA would not affect training; '
+                    "use mlaan.ema='all' or fix the schedule")
 
     def format(self) -> str:
-        """A table: module, boundary, heads with weights and reach, EMA."""
-        lines = [f'local plan: K={self.num_modules}, task loss reaches m{self.task_reach + 1}..'
-                 f'm{self.num_modules} (weight below the last: {self.task_weight_below:g})',
-                 f'{"module":<7} {"boundary":<28} {"head":<14} {"kind":<11} {"weight":>7} '
-                 f'{"reaches":<10} {"loss weights":<26} {"pff":>3}  leap / ema']
-        for j, b in enumerate(self.boundaries):
-            heads = self.heads_of(j) or [None]
+        """The plan as a table (one row per module)."""
+        k = self.num_modules
+        lines = [f'local plan: K={k} modules, stem={self.stem!r}, '
+                 + ', '.join(f'{a}={b}' for a, b in self.settings.items()),
+                 '| module | boundary | head | kind | method | weight | loss weights | trains '
+                 '| PFF | leap copies | EMA |',
+                 '|---|---|---|---|---|---:|---|---|---|---|---|']
+        for m in range(k):
+            name = self.boundaries[m] if m < k - 1 else '(last: task head)'
+            heads = self.at(m)
+            if not heads:
+                lines.append(f'| m{m + 1} | {name} | - | | | | | | | | |')
             for h in heads:
-                if h is None:
-                    lines.append(f'm{j + 1:<6} {b:<28} (none)')
-                    continue
-                lw = ', '.join(f'{k}={v:.4g}' for k, v in h.loss_weights.items())
-                leap = ' '.join(p.split('.', 1)[-1] for p in h.leap)
-                ema = (' ema' if h.ema else ' frozen-copy') if h.leap else ''
-                lines.append(f'm{j + 1:<6} {b:<28} {h.key:<14} {h.kind:<11} {h.weight:>7.4g} '
-                             f'm{h.reach + 1}..m{h.module + 1:<5} {lw:<26} {h.patches:>3}  '
-                             f'{leap}{ema}')
+                trains = f'm{h.reach + 1}' if h.reach == h.module else \
+                    f'm{h.reach + 1}..m{h.module + 1}'
+                pff = f'{h.pff} n={h.patches}' if h.pff else '-'
+                lines.append(
+                    f'| m{m + 1} | {name} | local.{h.key} | {h.kind} | '
+                    f'{_method_str(h.method)} | {h.weight:g} | {_fmt_weights(h.loss_weights)}'
+                    + (f' (r={h.r:.3g})' if h.r is not None else '')
+                    + f' | {trains} | {pff} | '
+                    f'{", ".join(p.split("backbone.")[-1] for p in h.leap) or "-"} | '
+                    f'{"r=" + format(h.momentum, "g") if h.ema else "-"} |')
+        below = (f'task loss weight 1 at m{k}, {self.task_weight_below:g} on '
+                 f'm{self.task_reach + 1}..m{k - 1}' if self.task_weight_below > 0
+                 and self.task_reach < k - 1 else f'task loss weight 1 at m{k} only')
+        lines.append(below)
+        totals = self.module_weights()
+        lines.append('total loss weight per module: '
+                     + ' '.join(f'm{m + 1}={t:.4g}' for m, t in enumerate(totals)))
         return '\n'.join(lines)
 
 
-def _loss_weights(method: dict, j: int, n_local: int) -> Dict[str, float]:
-    meth = build_method(method)
-    return meth.loss_weights(j, n_local)
+def _fmt_weights(w: Dict[str, float]) -> str:
+    return '{' + ', '.join(f'{k}: {v:.4g}' for k, v in w.items()) + '}'
 
 
-def build_plan(cfg: LocalConfig, boundaries: Sequence[str],
+def _method_str(cfg: dict) -> str:
+    cfg = dict(cfg)
+    name = cfg.pop('type', '?')
+    cls = cfg.get('classifier')
+    psi = ''
+    if isinstance(cls, dict):
+        psi = cls.get('arch', cls.get('type', ''))
+    return name + (f'({psi})' if psi else '')
+
+
+def _check_keys(cfg: dict, allowed: Sequence[str], where: str) -> None:
+    unknown = sorted(set(cfg) - set(allowed))
+    if unknown:
+        raise ValueError(f'unknown {where} keys {unknown}: allowed are {sorted(allowed)}')
+
+
+def build_plan(boundaries: Sequence[str], method: dict,
+               hilo: Optional[dict] = None, pff: Optional[dict] = None,
+               mlaan: Optional[dict] = None, stem: str = 'module',
                leaps: Optional[Sequence[Sequence[str]]] = None) -> LocalPlan:
-    """The heads of every module for ``cfg`` and the resolved split.
+    """The plan of a split.
 
-    ``leaps``: MLAAN's copied blocks per module (from ``leap.py``)."""
-    k = len(boundaries) + 1
-    n_local = k - 1
-    hilo, pff, mlaan = cfg.hilo, cfg.pff, cfg.mlaan
-    window = hilo.cascade if hilo else 1
-    w_ind = hilo.independent_weight if hilo else 1.
-    w_cas = hilo.cascade_weight if hilo else 0.
-    ind_method = (hilo.independent_method if hilo and hilo.independent_method else cfg.method)
-    apply_to = pff.apply_to if pff else ()
-    heads = []
+    Args:
+        boundaries: the K-1 boundary paths (the first may be the stem,
+            ending in ``.stem`` or ``.maxpool``).
+        method: the method config (``type`` + args). Schedules of the loss
+            weights are read from it through the method's ``loss_weights(r)``.
+        hilo: HiLo windows (HPFF §5.1-5.2, MLAAN §6.3): ``cascade`` (k, 2),
+            ``independent_weight`` (0.001), ``cascade_weight`` (0.999),
+            ``independent`` (True; False = HPFF's ImageNet code),
+            ``first_independent`` (True: every segment has an independent
+            head, as the papers; False: the segments before the first full
+            window have none, as the authors' loops ``if i < k-1: continue``),
+            ``independent_method`` (another method for the independent heads),
+            ``task_cascade_weight`` (weight of the task gradient below the
+            last module; default ``cascade_weight``).
+        pff: ``patches`` (n), ``variant`` ('paper' | 'quadrant' | 'output'),
+            ``apply_to`` (heads of these kinds are patched).
+        mlaan: ``momentum`` (r), ``ema`` ('all' | 'last'), ``path``
+            ('cascade' | 'independent'). Needs ``leaps``.
+        stem: 'module' | 'merged' (see the module docstring).
+        leaps: for each boundary, the later blocks MLAAN copies in front of
+            its head (``leap.leap_blocks``).
+    """
+    boundaries = tuple(boundaries)
+    k_modules = len(boundaries) + 1
+    n_local = k_modules - 1
+    if stem not in ('module', 'merged'):
+        raise ValueError(f"local.stem must be 'module' or 'merged', got {stem!r}")
+    has_stem = bool(boundaries) and boundaries[0].endswith(('.stem', '.maxpool'))
+    merged = stem == 'merged' and has_stem
+    if stem == 'merged' and not has_stem and boundaries:
+        # no stem boundary: the stem already belongs to module 0
+        merged = False
+    if merged and n_local < 2:
+        raise ValueError("local.stem='merged' needs a local module after the stem")
+
+    def seg(j: int) -> int:  # segment index of module j (j >= 1 when merged)
+        return j - 1 if merged else j
+
+    def module_of(s: int) -> int:  # first module of segment s (the stem for s = 0)
+        return 0 if (merged and s <= 0) else max(s + int(merged), 0)
+
+    def ratio(j: int) -> float:
+        return seg(j) / (k_modules - 2) if k_modules > 2 else 0.
+
+    main_cfg = ConfigDict(method)
+    main = build_method(main_cfg)
+    hilo = ConfigDict(hilo or {})
+    if hilo:
+        _check_keys(hilo, ('cascade', 'independent_weight', 'cascade_weight', 'independent',
+                           'first_independent', 'independent_method', 'task_cascade_weight'),
+                    'hilo')
+    window = int(hilo.get('cascade', 2)) if hilo else 1
+    if window < 1:
+        raise ValueError(f'hilo.cascade (window size k) must be >= 1, got {window}')
+    w_ind = float(hilo.get('independent_weight', 0.001)) if hilo else 1.
+    w_cas = float(hilo.get('cascade_weight', 0.999)) if hilo else 0.
+    with_ind = bool(hilo.get('independent', True)) if hilo else True
+    first_ind = bool(hilo.get('first_independent', True)) if hilo else True
+    ind_cfg = ConfigDict(hilo['independent_method']) if hilo.get('independent_method') \
+        else main_cfg
+    ind = build_method(ind_cfg) if ind_cfg is not main_cfg else main
+
+    pff = ConfigDict(pff or {})
+    if pff:
+        _check_keys(pff, ('patches', 'variant', 'apply_to'), 'pff')
+    patches = int(pff.get('patches', 1)) if pff else 1
+    variant = pff.get('variant', 'paper') if patches > 1 else ''
+    if patches > 1 and variant not in PFF_VARIANTS:
+        raise ValueError(f'pff.variant must be one of {PFF_VARIANTS}, got {variant!r}')
+    apply_to = tuple(pff.get('apply_to', ('independent', 'cascade')))
+    unknown = set(apply_to) - {'independent', 'cascade'}
+    if unknown:
+        raise ValueError(f"pff.apply_to accepts 'independent' and 'cascade', got {sorted(unknown)}")
+
+    mlaan = ConfigDict(mlaan or {})
+    leap_path = mlaan.get('path', 'cascade') if mlaan else None
+    if leap_path not in (None, 'cascade', 'independent'):
+        raise ValueError(f"mlaan.path must be 'cascade' or 'independent', got {leap_path!r}")
+    if leap_path == 'cascade' and not hilo:
+        raise ValueError("mlaan.path='cascade' needs cascade windows: add "
+                         'hilo=dict(cascade=3) (MLAAN multilaminar modules)')
+    ema_mode = mlaan.get('ema', 'all') if mlaan else None
+    if ema_mode not in (None, 'all', 'last'):
+        raise ValueError(f"mlaan.ema must be 'all' or 'last', got {ema_mode!r}")
+    momentum = float(mlaan.get('momentum', 0.995)) if mlaan else 0.995
+    if mlaan and leaps is None:
+        raise ValueError('an MLAAN plan needs the leap copies of each boundary (leaps=...)')
+
+    def head(kind: str, j: int, meth, cfg, weight: float, reach: int) -> HeadPlan:
+        r = ratio(j)
+        lw = meth.loss_weights(r)
+        n = patches if kind in apply_to else 1
+        pv = variant if n > 1 else ''
+        if pv in ('quadrant', 'output') and not meth.has_decoder:
+            n, pv = 1, ''  # these variants patch the reconstruction only
+        leap = tuple(leaps[j]) if leap_path == kind and leaps and leaps[j] else ()
+        key = f'm{j + 1}' if kind == 'independent' else f'm{j + 1}.cascade'
+        return HeadPlan(key=key, module=j, kind=kind, method=dict(cfg), weight=weight,
+                        reach=reach, loss_weights=lw, patches=n, pff=pv, leap=leap,
+                        ema=False, momentum=momentum,
+                        r=r if meth.scheduled else None)
+
+    heads: List[HeadPlan] = []
     for j in range(n_local):
-        leap = tuple(leaps[j]) if leaps else ()
-        for kind in ('independent', 'cascade'):
-            if kind == 'independent':
-                if hilo and not (hilo.independent and (hilo.first_independent or j > 0)):
-                    continue
-                method, weight, reach, key = ind_method, w_ind, j, f'm{j + 1}'
-            else:
-                if not hilo or j < window - 1:
-                    continue
-                method, weight, reach, key = cfg.method, w_cas, j - window + 1, f'm{j + 1}.cascade'
-            with_leap = bool(mlaan) and mlaan.path == kind and bool(leap)
-            heads.append(HeadPlan(
-                key=key, module=j, kind=kind, method=dict(method), weight=weight, reach=reach,
-                loss_weights=_loss_weights(method, j, n_local),
-                patches=pff.patches if pff and kind in apply_to else 1,
-                leap=leap if with_leap else (),
-                ema=with_leap and False))
+        if merged and j == 0:
+            continue  # the stem is no segment: no head reads it
+        s = seg(j)
+        if not hilo:
+            heads.append(head('independent', j, ind, ind_cfg, 1., module_of(s)))
+            continue
+        if with_ind and (first_ind or s >= window - 1):
+            heads.append(head('independent', j, ind, ind_cfg, w_ind,
+                              module_of(s) if s == 0 else j))
+        if s >= window - 1:
+            heads.append(head('cascade', j, main, main_cfg, w_cas, module_of(s - window + 1)))
+    if patches > 1 and variant in ('quadrant', 'output') and not any(h.pff for h in heads):
+        raise ValueError(f"pff.variant={variant!r} patches the reconstruction decoder, but "
+                         'no head has one: use an InfoPro method or variant=\'paper\'')
+
+    if ema_mode is not None:
+        leap_idx = [i for i, h in enumerate(heads) if h.leap]
+        if ema_mode == 'last':
+            leap_idx = leap_idx[-1:]
+        for i in leap_idx:
+            heads[i] = replace(heads[i], ema=True)
+
+    if hilo:
+        last_seg = seg(k_modules - 1)
+        task_reach = module_of(last_seg - window + 1) if window > 1 else k_modules - 1
+        task_below = float(hilo.get('task_cascade_weight', w_cas)) if window > 1 else 0.
+        if task_reach >= k_modules - 1:
+            task_below = 0.
+    else:
+        task_reach, task_below = k_modules - 1, 0.
+    settings = {'method': _method_str(main_cfg)}
+    if hilo:
+        settings['hilo'] = (f'k={window} w_ind={w_ind:g} w_cas={w_cas:g}'
+                            + ('' if with_ind else ' no independent path')
+                            + ('' if first_ind else ' independent from the first full window'))
+    if patches > 1:
+        settings['pff'] = f'{variant} n={patches}'
     if mlaan:
-        leap_heads = [i for i, h in enumerate(heads) if h.leap]
-        chosen = leap_heads[-1:] if mlaan.ema == 'last' else leap_heads
-        for i in chosen:
-            h = heads[i]
-            heads[i] = HeadPlan(**{**h.__dict__, 'ema': True})
-    last = k - 1
-    task_reach = max(last - window + 1, 0) if hilo else last
-    return LocalPlan(tuple(boundaries), tuple(heads), task_reach,
-                     w_cas if hilo and task_reach < last else 0.,
-                     mlaan.momentum if mlaan else 0.995)
+        settings['mlaan'] = f'path={leap_path} ema={ema_mode} r={momentum:g}'
+    return LocalPlan(boundaries=boundaries, heads=tuple(heads), task_reach=task_reach,
+                     task_weight_below=task_below, stem=stem if merged else 'module',
+                     settings=settings)
 
 
-def build_head(hp: HeadPlan, n_local: int, feat: FeatureInfo, leap_feat: Optional[FeatureInfo],
-               task: TaskInfo, model: nn.Module, momentum: float = 0.995) -> nn.Module:
-    """The head module of ``hp`` (wrapped with MLAAN's copies when it leaps)."""
+def build_head(hp: HeadPlan, feat: FeatureInfo, task: TaskInfo, model=None,
+               leap_feat: Optional[FeatureInfo] = None):
+    """The head of ``hp``: the method's head on ``feat`` (or, with leap
+    copies, on ``leap_feat``, the last copied block's output) with the plan's
+    loss weights and PFF variant; MLAAN wraps it with copies of the live
+    blocks (``model`` gives them)."""
+    from mmlocal.models.heads.leap_head import LeapAugmentedHead
     meth = build_method(hp.method)
-    if not hp.leap:
-        return meth.build_head(hp.module, n_local, feat, task)
-    head = meth.build_head(hp.module, n_local, leap_feat, task)
-    return LeapAugmentedHead(blocks=[model.get_submodule(p) for p in hp.leap],
-                             sources=list(hp.leap), head=head, momentum=momentum)
+    if hp.leap:
+        if leap_feat is None or model is None:
+            raise ValueError(f'head local.{hp.key} copies {list(hp.leap)}: '
+                             'build_head needs the model and the leap feature')
+        inner = meth.build_head(leap_feat, task, hp.loss_weights, pff=(hp.pff, hp.patches))
+        return LeapAugmentedHead(blocks=[model.get_submodule(p) for p in hp.leap],
+                                 sources=list(hp.leap), head=inner, momentum=hp.momentum)
+    return meth.build_head(feat, task, hp.loss_weights, pff=(hp.pff, hp.patches))
+
+
+def plan_for(boundaries: Sequence[str], block_paths: Sequence[str], depth: Optional[int],
+             method: dict, hilo: Optional[dict] = None, pff: Optional[dict] = None,
+             mlaan: Optional[dict] = None, stem: str = 'module') -> LocalPlan:
+    """``build_plan`` from the ``local`` config keys: resolves MLAAN's leap
+    copies (``mlaan.table``, ``leap.leap_blocks``) from the backbone's block
+    paths and depth. No model forward."""
+    leaps = None
+    mlaan = dict(mlaan or {})
+    if mlaan:
+        from .leap import leap_blocks
+        leaps = leap_blocks(boundaries, block_paths, depth, mlaan.pop('table', 'auto'))
+    return build_plan(boundaries, method, hilo=hilo, pff=pff, mlaan=mlaan, stem=stem,
+                      leaps=leaps)

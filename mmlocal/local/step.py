@@ -82,7 +82,7 @@ class LocalStep:
         self.router.output(j, h)
         # gradients that pass on first: the input-only VJP through module j then
         # runs before the gradients that stop at j exist
-        for hp in sorted(self.plan.heads_of(j), key=lambda hp: hp.reach):
+        for hp in sorted(self.plan.at(j), key=lambda hp: hp.reach):
             g = self._head_grad(self.learner.head(hp), h, hp)
             self.router.route(j, g, hp.reach)
         self.cur = j + 1
@@ -95,7 +95,7 @@ class LocalStep:
         out_size = tuple(self.targets.inputs.shape[-2:])
         name = f'local.{hp.key}'
         backward = self._checked(name, hp.module)
-        if hp.patches > 1:
+        if hp.pff == 'paper':  # the code's variants patch inside the decoder
             losses = run_head_patched(head, feat, self.targets, out_size, hp.weight, backward,
                                       hp.patches)
         else:

@@ -55,11 +55,12 @@ class SegmentationTargets(TargetAdapter):
                             ignore_index=ignore)
 
 
-@TARGET_ADAPTERS.register_module(name=['TwoStageDetector', 'SingleStageDetector', 'detection'])
+@TARGET_ADAPTERS.register_module(name='detection-multihot')
 class DetectionTargets(TargetAdapter):
     """mmdet: image-level multi-hot labels of the boxes' classes (soft labels
     normalised to sum 1), a classification signal for local heads of a
-    detector backbone."""
+    detector backbone (``local.task='detection-multihot'``; the default for
+    detectors is the box-aware ``det_targets.BoxTargets``)."""
 
     def num_classes(self, model: nn.Module) -> int:
         for path in ('roi_head.bbox_head', 'bbox_head'):

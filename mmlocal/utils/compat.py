@@ -9,6 +9,11 @@
   scalars) are refused. We allow-list exactly the globals they contain and
   keep weights-only loading on; ``getattr``, which ``HistoryBuffer`` needs,
   is replaced by a stand-in that only returns its statistics methods.
+* mmpretrain 1.2.0 imports its multimodal models (BLIP, ...) whenever
+  ``transformers>=4.28`` is installed; with transformers >= 5 they fail at
+  import (``BertPreTrainedModel(None)``), and so does ``import mmpretrain``.
+  mmlocal needs none of them: they are turned off as mmpretrain decides
+  (``WITH_MULTIMODAL = False``, mmpretrain's own placeholders register).
 """
 import importlib.util
 import logging
@@ -131,6 +136,54 @@ def _is_getattr_entry(entry: Any) -> bool:
     return entry is getattr
 
 
+class _MultimodalOff:
+    """Meta-path finder: sets ``WITH_MULTIMODAL = False`` in
+    ``mmpretrain.utils.dependency`` right after that module runs."""
+
+    target = 'mmpretrain.utils.dependency'
+
+    def find_spec(self, name, path, target=None):
+        import sys
+        if name != self.target:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, 'find_spec'):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None:
+                run = spec.loader.exec_module
+
+                def exec_module(module, run=run):
+                    run(module)
+                    module.WITH_MULTIMODAL = False
+
+                spec.loader.exec_module = exec_module
+                return spec
+        return None
+
+
+def _transformers_major() -> int:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return int(version('transformers').split('.')[0])
+    except (PackageNotFoundError, ValueError):
+        return 0
+
+
+def disable_mmpretrain_multimodal(force: bool = False) -> bool:
+    """Turn mmpretrain's multimodal models off where they cannot import
+    (transformers >= 5), before mmpretrain is imported. True when applied."""
+    import sys
+    if 'mmpretrain.utils.dependency' in sys.modules or any(
+            isinstance(f, _MultimodalOff) for f in sys.meta_path):
+        return False
+    if not force and _transformers_major() < 5:
+        return False
+    sys.meta_path.insert(0, _MultimodalOff())
+    return True
+
+
 def apply() -> None:
     patch_torchvision()
     allow_checkpoint_globals()
+    disable_mmpretrain_multimodal()

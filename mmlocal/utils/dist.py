@@ -11,19 +11,14 @@ exactly dL/dtheta. No communication in backward.
 """
 import torch
 import torch.distributed as torch_dist
-
-
-def _world() -> int:
-    if torch_dist.is_available() and torch_dist.is_initialized():
-        return torch_dist.get_world_size()
-    return 1
+from mmengine.dist import get_rank, get_world_size
 
 
 class _GatherBatch(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        world, rank = torch_dist.get_world_size(), torch_dist.get_rank()
+        world, rank = get_world_size(), get_rank()
         size = torch.tensor([x.shape[0]], device=x.device)
         sizes = [torch.zeros_like(size) for _ in range(world)]
         torch_dist.all_gather(sizes, size)
@@ -46,6 +41,6 @@ class _GatherBatch(torch.autograd.Function):
 def gather_batch(x: torch.Tensor) -> torch.Tensor:
     """Rows of ``x`` from every rank (rank order); ``x`` itself when not
     distributed. Call it on all ranks, in the same order."""
-    if _world() == 1:
+    if get_world_size() == 1:
         return x
     return _GatherBatch.apply(x)

@@ -10,6 +10,8 @@ from mmengine.config import Config
 from mmengine.logging import MessageHub
 from mmengine.runner import Runner
 
+from mmlocal.local import LocalLearner
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = osp.join(ROOT, 'configs')
 IMAGENET_MINI = osp.join(ROOT, 'tests', 'data', 'imagenet_mini')
@@ -66,8 +68,9 @@ def _check_local(runner, scalars, name: str) -> None:
     assert learner is not None and learner.num_modules > 1
     logged = [k for k in scalars if k.startswith('train/local.')]
     assert logged, 'local losses were not logged'
-    keys = runner.model.state_dict().keys()
-    assert any(k.startswith('local_learner.') for k in keys)
+    # the heads travel beside the model's state, in the optim wrapper's
+    assert not any(k.startswith('local_learner.') for k in runner.model.state_dict())
+    assert runner.optim_wrapper.state_dict()['local_learner']
 
 
 @pytest.mark.parametrize('name', IMAGENET_CONFIGS)
@@ -138,7 +141,7 @@ def _learner(name: str, **local):
     cfg = Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
     init_default_scope('mmpretrain')
     model = MODELS.build(cfg.model)
-    return model, LocalLearner(model, **dict(cfg.optim_wrapper.local, **local))
+    return model, LocalLearner(model, dict(cfg.optim_wrapper.local, **local))
 
 
 def test_imagenet_k8_split_and_inferred_channels():
@@ -171,7 +174,7 @@ def test_imagenet_memory_balanced_split(k):
                     lambda mod, a, out, p=p: cost.__setitem__(p, cost[p] + out.numel())))
     with torch.no_grad():
         model.backbone.eval()
-        model.backbone(torch.zeros(2, 3, *learner.probe_size))
+        model.backbone(torch.zeros(2, 3, *learner.probe.size))
     for h in handles:
         h.remove()
     cuts = [paths.index(b) for b in learner.boundaries] + [len(paths) - 1]
@@ -183,3 +186,20 @@ def test_imagenet_memory_balanced_split(k):
     step = max(cost.values())  # no split can be finer than one block
     for s in shares:
         assert abs(s - total / k) <= step, (shares, total / k)
+
+
+def test_resnet34_mlaan_k17_trains(tmp_path):
+    cfg = Config.fromfile(osp.join(CONFIGS, 'resnet34_imagenet_dgl_mlaan_k17.py'))
+    train = [dict(type='LoadImageFromFile'), dict(type='RandomResizedCrop', scale=64),
+             dict(type='PackInputs')]
+    test = [dict(type='LoadImageFromFile'), dict(type='ResizeEdge', scale=73, edge='short'),
+            dict(type='CenterCrop', crop_size=64), dict(type='PackInputs')]
+    cfg = _short_run(cfg, tmp_path, IMAGENET_MINI, train, test, TRAIN_INDICES)
+    runner, scalars = _train_and_validate(cfg)
+    _check_local(runner, scalars, 'resnet34_imagenet_dgl_mlaan_k17')
+    learner = LocalLearner.of(runner.model)
+    assert learner.num_modules == 17 and learner.boundaries[0] == 'backbone.maxpool'
+    leaps = learner.leap_heads()
+    assert len(leaps) == 13  # cascade windows of 3 at segments i = 2..S-2 (ALGORITHMS.md §6.3)
+    assert all(bool(h.synced) for h in leaps)
+    assert leaps[0].sources[-1] == 'backbone.layer4.2'

@@ -35,13 +35,16 @@ def _digest(tensors):
 class RankDigestHook(Hook):
     def _record(self, runner, stage):
         model = getattr(runner.model, 'module', runner.model)
-        params = [p for p in model.parameters()]
-        buffers = [b for b in model.buffers() if b.is_floating_point()]
+        from mmlocal.local import LocalLearner
+        learner = LocalLearner.of(model)
+        parts = [model] + ([learner] if learner is not None else [])
+        params = [p for part in parts for p in part.parameters()]
+        buffers = [b for part in parts for b in part.buffers() if b.is_floating_point()]
         opt = runner.optim_wrapper.optimizer.state
         moments = [s['momentum_buffer'] for s in opt.values() if 'momentum_buffer' in s]
         mine = dict(params=_digest(params), buffers=_digest(buffers),
                     optimizer=_digest(moments), iter=runner.iter,
-                    heads=sum(1 for k in model.state_dict() if k.startswith('local_learner.')))
+                    heads=0 if learner is None else len(learner.state_dict()))
         every = all_gather_object(mine)
         if get_rank() == 0:
             path = osp.join(runner.work_dir, 'rank_digests.json')
@@ -84,6 +87,7 @@ def _dist_train(config: str, work_dir: str, epochs: int, hook_dir: str, *extra: 
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.dist
 def test_dist_train_local_learning_and_resume(tmp_path):
     if not osp.isdir(DATA):

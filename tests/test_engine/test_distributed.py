@@ -15,7 +15,7 @@ import socket
 import pytest
 import torch
 
-from conftest import build_classifier, cifar_batch
+from mmlocal.testing import build_classifier, cifar_batch
 
 from mmlocal.local import LocalLearner
 
@@ -171,6 +171,7 @@ def _flat(state: dict, keys: list) -> torch.Tensor:
     return torch.cat([state[k].flatten() for k in keys])
 
 
+@pytest.mark.slow  # the 2-process fixture: 76 s here
 @pytest.mark.dist
 @pytest.mark.parametrize('name', list(CASES))
 def test_two_processes_equal_one_with_double_batch(name, dist_results):
@@ -201,6 +202,7 @@ def test_two_processes_equal_one_with_double_batch(name, dist_results):
     assert _flat(step, floats).abs().max() > 1e-2  # training moved the weights
 
 
+@pytest.mark.slow  # the 2-process fixture: 76 s here
 @pytest.mark.dist
 def test_gradient_synchronizer_unused_and_late_gradients(dist_results):
     results = [torch.load(osp.join(dist_results, f'sync.rank{r}.pth')) for r in range(WORLD)]

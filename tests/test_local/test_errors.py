@@ -4,8 +4,7 @@ import math
 import pytest
 import torch
 
-from conftest import build_classifier, cifar_batch
-from test_local.helpers import build_local
+from mmlocal.testing import build_classifier, build_local, cifar_batch
 from mmlocal.local import LocalLearner
 
 

@@ -4,10 +4,9 @@ import copy
 import pytest
 import torch
 
+from mmlocal.testing import (assert_grad_close, build_classifier, build_local, cifar_batch,
+                             features, grads_of, head_loss, local_step_grads, module_param_names)
 from mmlocal.local import LocalLearner
-from conftest import build_classifier, cifar_batch
-from test_local.helpers import (assert_grad_close, build_local, features, grads_of, head_loss,
-                                local_step_grads, module_param_names)
 
 
 def _preprocess(model, batch):

@@ -6,8 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import cifar_batch, cifar_classifier_cfg
-from test_local.helpers import build_local
+from mmlocal.testing import build_local, cifar_batch, cifar_classifier_cfg
 from mmlocal.local import LocalLearner
 
 

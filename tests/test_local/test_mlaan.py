@@ -4,8 +4,8 @@ import copy
 import pytest
 import torch
 
-from conftest import build_classifier, cifar_batch
-from test_local.helpers import build_local, local_step_grads, module_param_names
+from mmlocal.testing import (build_classifier, build_local, cifar_batch, local_step_grads,
+                             module_param_names)
 from mmlocal.local.leap import leap_blocks, leap_rule
 from mmlocal.local.split import block_paths
 from mmlocal.local import LocalLearner

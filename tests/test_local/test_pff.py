@@ -103,11 +103,7 @@ def test_authors_quadrant_decoder_sums_quadrant_losses():
 def test_pff_saves_head_memory_measured_with_cpu_tracker():
     """Head activation memory (CPU allocator events) falls with the patch
     grid: the second pass holds one patch's graph at a time."""
-    import os.path as osp
-    import sys
-    sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
-                                'tools', 'analysis'))
-    from benchmark_pff import head_peak
+    from mmlocal.apis import head_peak_memory as head_peak
     head = {}
     for n in (1, 2, 4):
         total, feat_grad = head_peak('InfoPro', '2c2f', 16, (32, 32), (32, 32), 64, n)

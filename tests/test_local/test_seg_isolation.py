@@ -21,7 +21,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
 from mmlocal.local import LocalLearner
-from test_local.helpers import (assert_grad_close, build_local, features, grads_of, head_loss,
+from mmlocal.testing import (assert_grad_close, build_local, features, grads_of, head_loss,
                                 local_step_grads, module_param_names, task_loss)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

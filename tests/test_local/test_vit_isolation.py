@@ -14,9 +14,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import cifar_batch
-from test_local.helpers import (assert_grad_close, build_local, features, grads_of,
-                                local_step_grads, task_loss)
+from mmlocal.testing import (assert_grad_close, build_local, cifar_batch, features, grads_of,
+                             local_step_grads, task_loss)
 from mmlocal.local import LocalLearner
 from mmlocal.local.head_runner import patch_slices
 

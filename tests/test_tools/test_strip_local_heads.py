@@ -1,74 +1,61 @@
 """tools/model_converters/strip_local_heads.py leaves a checkpoint the plain
-task model loads strictly."""
-import importlib.util
+task model loads strictly, from either checkpoint layout."""
 import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import torch
-from conftest import build_classifier, cifar_batch
-from mmengine.logging import MessageHub
+
+from mmlocal.testing import build_classifier
+
+# subprocesses of the tools, as a user runs them: each takes 15 s or more on a
+# busy 2-core machine (mmlocal.apis has the in-process tests)
+pytestmark = pytest.mark.slow
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONVERTER = osp.join(ROOT, 'tools', 'model_converters', 'strip_local_heads.py')
 
 
-def _locally_trained_checkpoint(path: str) -> torch.nn.Module:
-    """A Runner-style checkpoint of a CIFAR ResNet after one real SGD step,
-    with auxiliary-head keys, optimizer state and a message hub."""
-    model = build_classifier(depth=20)
-    heads = torch.nn.ModuleDict(dict(
-        m1=torch.nn.Sequential(torch.nn.Conv2d(16, 32, 3), torch.nn.BatchNorm2d(32),
-                               torch.nn.Flatten(), torch.nn.LazyLinear(10))))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    data = model.data_preprocessor(cifar_batch(4), True)
-    losses = model(**data, mode='loss')
-    sum(losses.values()).backward()
-    optimizer.step()
-
-    hub = MessageHub.get_instance('strip_local_heads_test')
-    hub.update_scalar('train/loss', float(losses['loss']))
-    state_dict = model.state_dict()
-    heads['m1'](torch.zeros(1, 16, 8, 8))  # materialise the lazy layer
-    state_dict.update({f'local_learner.heads.{k}': v
-                       for k, v in heads.state_dict().items()})
-    meta = dict(epoch=1, iter=10, dataset_meta=dict(classes=list('0123456789')))
-    torch.save(dict(meta=meta, state_dict=state_dict,
-                    optimizer=optimizer.state_dict(),
-                    message_hub=hub.state_dict()), path)
-    return model
-
-
-def test_strip_then_strict_load(tmp_path):
-    src, dst = str(tmp_path / 'local.pth'), str(tmp_path / 'plain.pth')
-    trained = _locally_trained_checkpoint(src)
-    out = subprocess.run([sys.executable, CONVERTER, src, dst], cwd=ROOT,
+def convert(*args: str) -> subprocess.CompletedProcess:
+    out = subprocess.run([sys.executable, CONVERTER, *args], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert 'removed 9 local_learner.* parameters/buffers' in out.stdout
-    assert 'local_learner.heads.m1.* (9)' in out.stdout
-    assert 'optimizer' in out.stdout and 'message_hub' in out.stdout
+    return out
+
+
+def assert_plain_model_loads(state_dict: dict, want: dict) -> None:
+    plain = build_classifier(depth=20, seed=1)
+    plain.load_state_dict(state_dict, strict=True)
+    for key, value in want.items():
+        assert torch.equal(plain.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize('layout', ['old', 'new'])
+def test_strip_then_strict_load(local_checkpoints, layout, tmp_path):
+    dst = str(tmp_path / 'plain.pth')
+    out = convert(local_checkpoints[layout], dst)
+    heads = local_checkpoints['num_learner_tensors'] if layout == 'old' else 0
+    assert f'removed {heads} local_learner.* parameters/buffers' in out.stdout
+    if layout == 'old':
+        assert 'local_learner.heads.' in out.stdout
+    else:
+        assert 'removed local-learner state: local_learner' in out.stdout
+    assert 'removed training state: optimizer, message_hub' in out.stdout
 
     checkpoint = torch.load(dst, map_location='cpu')  # weights-only
     assert set(checkpoint) == {'meta', 'state_dict'}
     assert checkpoint['meta']['epoch'] == 1
-    plain = build_classifier(depth=20, seed=1)
-    plain.load_state_dict(checkpoint['state_dict'], strict=True)
-    for key, value in trained.state_dict().items():
-        assert torch.equal(plain.state_dict()[key], value), key
+    assert_plain_model_loads(checkpoint['state_dict'], local_checkpoints['plain'])
 
 
-def test_keep_training_state(tmp_path, monkeypatch, capsys):
-    src, dst = str(tmp_path / 'local.pth'), str(tmp_path / 'plain.pth')
-    _locally_trained_checkpoint(src)
-    spec = importlib.util.spec_from_file_location('strip_local_heads', CONVERTER)
-    converter = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(converter)
-    monkeypatch.setattr(sys, 'argv', [CONVERTER, src, dst, '--keep-training-state'])
-    assert converter.main() == 0
-    assert 'training state' not in capsys.readouterr().out
+@pytest.mark.parametrize('layout', ['old', 'new'])
+def test_keep_training_state(local_checkpoints, layout, tmp_path):
+    dst = str(tmp_path / 'plain.pth')
+    out = convert(local_checkpoints[layout], dst, '--keep-training-state')
+    assert 'training state' not in out.stdout
     checkpoint = torch.load(dst, map_location='cpu')
     assert set(checkpoint) == {'meta', 'state_dict', 'optimizer', 'message_hub'}
-    assert not [k for k in checkpoint['state_dict']
-                if k.startswith('local_learner.')]
-    assert checkpoint['message_hub']['log_scalars']['train/loss'].current() > 0
+    assert 'local_learner' not in checkpoint['optimizer']
+    assert checkpoint['message_hub']['log_scalars']['train/loss'].current() == 1.5
+    assert_plain_model_loads(checkpoint['state_dict'], local_checkpoints['plain'])

@@ -194,3 +194,27 @@ def test_torchvision_imports_and_patch_is_noop():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == torchvision.__version__
+
+
+def test_mmpretrain_multimodal_off_before_import():
+    """With transformers >= 5 (the GPU machine's 5.17), mmpretrain 1.2.0's
+    BLIP models fail at import and take ``import mmpretrain`` with them; the
+    shim turns them off as mmpretrain decides. Forced here, in a fresh
+    interpreter that has not imported mmpretrain, from compat.py alone."""
+    code = (
+        'import importlib.util, sys\n'
+        f'spec = importlib.util.spec_from_file_location("c", {osp.join(ROOT, "mmlocal/utils/compat.py")!r})\n'
+        'c = importlib.util.module_from_spec(spec); spec.loader.exec_module(c)\n'
+        'c.patch_torchvision()\n'
+        'assert c.disable_mmpretrain_multimodal(force=True)\n'
+        'assert not c.disable_mmpretrain_multimodal(force=True)  # once\n'
+        'import mmpretrain.models, mmpretrain.utils.dependency as d\n'
+        'from mmpretrain.registry import MODELS\n'
+        'assert d.WITH_MULTIMODAL is False\n'
+        'assert MODELS.get("BlipCaption").__name__ == "ask_install"\n'
+        'print("ok")\n')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == 'ok', out.stderr[-2000:]
+    # in this process mmpretrain is imported already: the shim does nothing
+    assert not compat.disable_mmpretrain_multimodal(force=True)

@@ -27,7 +27,6 @@ import math
 import os
 import os.path as osp
 import random
-import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -38,8 +37,7 @@ from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import benchmark_memory  # noqa: E402
+from mmlocal.apis import machine_info, measure_step, real_batch, unique_names
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -135,11 +133,9 @@ def peak_memory(cfg: Config, args: argparse.Namespace) -> Optional[float]:
     """Peak training-step memory (MB) at the benchmark's batch size."""
     if args.memory_iters <= 0:
         return None
-    margs = benchmark_memory.parse_args(
-        [cfg.filename, '--batch-size', str(args.batch_size), '--iters',
-         str(args.memory_iters), '--warmup', '1', '--device', args.device])
-    batch = benchmark_memory.real_batch(cfg, args.batch_size, args.seed)
-    run = benchmark_memory.measure(cfg, batch, margs, torch.device(args.device))
+    batch = real_batch(cfg, args.batch_size, args.seed)
+    run = measure_step(cfg, batch, args.device, warmup=1, iters=args.memory_iters,
+                       seed=args.seed)
     return run['peak_mb']
 
 
@@ -237,7 +233,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
     else:
         rows, info, sched = train_all(args), None, args
     if info is None:
-        info = benchmark_memory.machine_info(torch.device(args.device))
+        info = machine_info(args.device)
     table = markdown(rows, gap=args.gap)
     header = (f"Machine: {info}\nSchedule: {sched.epochs} epochs, batch {sched.batch_size}, "
               f"train subset {sched.train_subset or 'all'}, test subset "
@@ -256,7 +252,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
 def train_all(args: argparse.Namespace) -> List[dict]:
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = args.names or benchmark_memory.unique_names(args.configs)
+    names = args.names or unique_names(args.configs)
     if len(names) != len(args.configs):
         raise SystemExit('--names needs one name per config')
     rows = []

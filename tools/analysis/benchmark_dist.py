@@ -98,13 +98,16 @@ def optim_cfg(args, method: str, overlap: bool) -> dict:
                 overlap_grad_sync=overlap, local=local)
 
 
-def run(rank: int, world: int, args, method: str, overlap: bool, threads: int,
-        batch_size: int) -> dict:
+def run(args, method: str, overlap: bool, threads: int, batch_size: int) -> dict:
+    """Time ``method`` on this process's share of the batch (rank and world
+    size from ``mmengine.dist``: 0 and 1 outside a process group)."""
     import mmlocal  # noqa: F401
+    from mmengine.dist import barrier, get_rank, get_world_size
     from mmengine.model import MMDistributedDataParallel
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
+    rank, world = get_rank(), get_world_size()
     torch.set_num_threads(threads)
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
@@ -131,8 +134,7 @@ def run(rank: int, world: int, args, method: str, overlap: bool, threads: int,
     for i in range(args.warmup + args.iters):
         sync = getattr(wrapper, 'synchronizer', None)
         before = sync.comm_seconds if sync is not None else 0.
-        if world > 1:
-            torch.distributed.barrier()
+        barrier()
         start = time.perf_counter()
         wrapped.train_step(batch, wrapper)
         if device.type == 'cuda':
@@ -149,7 +151,7 @@ def run(rank: int, world: int, args, method: str, overlap: bool, threads: int,
         for _ in range(args.iters):
             for p in sync.params:
                 p.grad = torch.ones_like(p)
-            torch.distributed.barrier()
+            barrier()
             start = time.perf_counter()
             sync.sync()
             alone.append(time.perf_counter() - start)
@@ -168,7 +170,7 @@ def _worker(rank: int, world: int, port: int, args, method: str, overlap: bool,
         torch.cuda.set_device(rank)
     torch.distributed.init_process_group(backend, timeout=datetime.timedelta(seconds=300))
     try:
-        result = run(rank, world, args, method, overlap, threads, args.batch // world)
+        result = run(args, method, overlap, threads, args.batch // world)
         if rank == 0:
             torch.save(result, out)
     finally:
@@ -187,8 +189,8 @@ def main() -> None:
     per_rank = max(threads // args.nproc, 1)
     rows = []
     for method in args.method:
-        single = run(0, 1, args, method, False, threads, args.batch)
-        share = run(0, 1, args, method, False, per_rank, args.batch // args.nproc)
+        single = run(args, method, False, threads, args.batch)
+        share = run(args, method, False, per_rank, args.batch // args.nproc)
         variants = [False] + ([True] if args.overlap and method != 'E2E' else [])
         for overlap in variants:
             out = osp.join(os.environ.get('TMPDIR', '/tmp'), f'bench_dist_{os.getpid()}.pth')

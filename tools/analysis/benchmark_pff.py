@@ -3,7 +3,7 @@
 Runs a local head (forward, loss, backward to its input feature) on a
 feature map of the given shape, unpatched and with n x n patch feature
 fusion, and reports the peak increase of live tensor memory of each
-(``mmlocal.utils.memory``). The head's parameters and the feature are
+(``mmlocal.apis.head_peak_memory``). The head's parameters and the feature are
 allocated before the window, so the figure is the head's activations and
 gradients::
 
@@ -16,12 +16,7 @@ from typing import Dict, List, Optional, Sequence
 
 import mmlocal  # noqa: F401
 
-import torch
-
-from mmlocal.local.head_runner import run_head, run_head_patched
-from mmlocal.local.methods import FeatureInfo, TaskInfo, build_method
-from mmlocal.local.targets import LocalTargets
-from mmlocal.utils.memory import PeakMemoryTracker
+from mmlocal.apis import head_peak_memory
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -37,43 +32,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def head_peak(method: str, arch: str, channels: int, size, image, batch: int,
-              patches: int, seed: int = 0) -> float:
-    """Peak increase (MB) of a head's forward + backward to its input."""
-    torch.manual_seed(seed)
-    cfg = dict(type=method)
-    if method != 'PredSim':
-        cfg['classifier'] = dict(type='ConvAuxClassifier', arch=arch)
-    head = build_method(cfg).build_head(0, 2, FeatureInfo(channels, tuple(size)),
-                                        TaskInfo('classification', 10))
-    feat = torch.randn(batch, channels, *size).requires_grad_()
-    targets = LocalTargets(inputs=torch.rand(batch, 3, *image) * 255,
-                           labels=torch.randint(0, 10, (batch, )))
-    targets.image01  # the target image exists before the window, like the batch
-
-    def step():
-        if patches == 1:
-            run_head(head, feat, targets, tuple(image), 1.0, lambda l: l.backward())
-        else:
-            run_head_patched(head, feat, targets, tuple(image), 1.0,
-                             lambda l: l.backward(), patches)
-
-    step()  # gradients of the head's parameters exist from now on
-    feat.grad = None
-    with PeakMemoryTracker('cpu', baseline=0) as tracker:
-        step()
-    # the gradient w.r.t. the feature is the module's output gradient: it
-    # exists with or without PFF (and in E2E), so it is reported apart
-    feat_grad = feat.numel() * feat.element_size()
-    return tracker.stats.peak_increase_bytes / 2**20, feat_grad / 2**20
-
-
 def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     args = parse_args(argv)
     rows = []
     for n in args.patches:
-        mb, grad_mb = head_peak(args.method, args.arch, args.channels, args.size, args.image,
-                                args.batch, n)
+        mb, grad_mb = head_peak_memory(args.method, args.arch, args.channels, args.size,
+                                       args.image, args.batch, n)
         rows.append(dict(patches=n, peak_increase_mb=mb, feature_grad_mb=grad_mb,
                          head_mb=mb - grad_mb))
     base = rows[0]['head_mb']

@@ -21,7 +21,6 @@ import json
 import os
 import os.path as osp
 import random
-import sys
 from typing import Dict, List, Optional, Sequence
 
 import mmlocal  # noqa: F401
@@ -30,12 +29,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
+from mmlocal.apis import build_model, strip_local_learner
 from mmlocal.local.split import block_paths, resolve_boundaries
-from mmlocal.utils.misc import strip_local_learner
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -108,12 +106,9 @@ def probe_model(spec: str, args) -> Dict:
     name, rest = spec.split('=', 1)
     cfg_path, ckpt = rest.rsplit(':', 1)
     cfg = Config.fromfile(cfg_path)
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    from mmengine.registry import MODELS
-    model_cfg = cfg.model.copy()
-    if cfg.get('data_preprocessor') is not None:  # merged into the model, as the Runner does
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
+    if 'default_scope' not in cfg:
+        cfg.default_scope = 'mmpretrain'
+    model = build_model(cfg)
     checkpoint = _load_checkpoint(ckpt, map_location='cpu')
     strip_local_learner(checkpoint)  # the auxiliary heads are not probed
     # strict: a checkpoint of another network fails here, not as a bad curve

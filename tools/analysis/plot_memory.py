@@ -1,7 +1,7 @@
 """Peak training memory (and step time) vs K for several local methods.
 
 One process, one batch, every (method, K) measured side by side with
-``benchmark_memory.measure`` (peak live tensor bytes: CUDA allocator peak, or
+``mmlocal.apis.measure_step`` (peak live tensor bytes: CUDA allocator peak, or
 CPU allocator events), next to the E2E config as the reference::
 
     python tools/analysis/plot_memory.py configs/resnet110_cifar10_e2e.py \
@@ -25,8 +25,7 @@ import mmlocal  # noqa: F401
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import benchmark_memory  # noqa: E402
+from mmlocal.apis import load_config, machine_info, measure_step, real_batch, synthetic_batch
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -59,14 +58,14 @@ def _options(args, k: Optional[int]) -> dict:
     return opts
 
 
-def measure_one(path: str, k: Optional[int], args, margs) -> Dict:
-    cfg = benchmark_memory.load_config(path, _options(args, k))
+def measure_one(path: str, k: Optional[int], args: argparse.Namespace) -> Dict:
+    cfg = load_config(path, _options(args, k))
     if args.synthetic:
-        batch = benchmark_memory.synthetic_batch(cfg, args.batch_size, tuple(args.input_size),
-                                                 args.seed)
+        batch = synthetic_batch(cfg, args.batch_size, args.input_size, args.seed)
     else:
-        batch = benchmark_memory.real_batch(cfg, args.batch_size, args.seed)
-    return benchmark_memory.measure(cfg, batch, margs, torch.device(args.device))
+        batch = real_batch(cfg, args.batch_size, args.seed)
+    return measure_step(cfg, batch, args.device, warmup=args.warmup, iters=args.iters,
+                        seed=args.seed)
 
 
 def plot(results: Dict, e2e: Dict, path: str, title: str) -> None:
@@ -108,21 +107,20 @@ def markdown(results: Dict, e2e: Dict) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    margs = argparse.Namespace(warmup=args.warmup, iters=args.iters, seed=args.seed)
     methods = dict(m.split('=', 1) for m in args.methods)
     print(f'[plot_memory] E2E: {args.e2e}', flush=True)
-    e2e = measure_one(args.e2e, None, args, margs)
+    e2e = measure_one(args.e2e, None, args)
     results: Dict[str, List[Dict]] = {}
     for name, path in methods.items():
         for k in args.ks:
-            run = measure_one(path, k, args, margs)
+            run = measure_one(path, k, args)
             run['k'] = k
             results.setdefault(name, []).append(run)
             print(f"[plot_memory] {name} K={k}: {run['peak_mb']:.1f} MB "
                   f"({run['peak_mb'] / e2e['peak_mb']:.2f}x E2E), step "
                   f"{run['step_time_s']:.3f} s ({run['step_time_s'] / e2e['step_time_s']:.2f}x)",
                   flush=True)
-    info = benchmark_memory.machine_info(torch.device(args.device))
+    info = machine_info(args.device)
     table = markdown(results, e2e)
     header = (f"Machine: {info}; batch {args.batch_size}; {args.threads} thread(s); "
               f"command: python tools/analysis/plot_memory.py {' '.join(sys.argv[1:])}\n")

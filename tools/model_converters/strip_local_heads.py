@@ -1,5 +1,7 @@
 # Strip the local-learning auxiliary modules from a checkpoint, leaving the
 # plain task model (mmseg / mmpretrain / mmdet alike: the keys decide).
+# Older checkpoints hold them as `local_learner.*` state-dict keys, newer ones
+# beside the state dict; both are removed.
 import argparse
 import os
 import os.path as osp
@@ -8,7 +10,9 @@ import sys
 import mmlocal  # noqa: F401,I001  (weights-only allow-list for Runner checkpoints)
 import torch
 
-from mmlocal.utils.misc import LOCAL_LEARNER_PREFIX, strip_local_learner
+from mmlocal.apis import LOCAL_LEARNER_KEY, LOCAL_LEARNER_PREFIX, strip_local_learner
+
+BESIDE_STATE_DICT = (LOCAL_LEARNER_KEY, f'optimizer.{LOCAL_LEARNER_KEY}')
 
 
 def parse_args() -> argparse.Namespace:
@@ -34,7 +38,9 @@ def main() -> int:
         return 2
     removed = strip_local_learner(checkpoint, args.keep_training_state)
     heads = [k for k in removed if k.startswith(LOCAL_LEARNER_PREFIX)]
-    others = [k for k in removed if not k.startswith(LOCAL_LEARNER_PREFIX)]
+    entries = [k for k in removed if k in BESIDE_STATE_DICT]
+    others = [k for k in removed
+              if not k.startswith(LOCAL_LEARNER_PREFIX) and k not in BESIDE_STATE_DICT]
     print(f'removed {len(heads)} {LOCAL_LEARNER_PREFIX}* parameters/buffers')
     groups = {}  # first three name parts -> count, to keep the list short
     for key in heads:
@@ -42,6 +48,8 @@ def main() -> int:
         groups[group] = groups.get(group, 0) + 1
     for group, count in groups.items():
         print(f'  {group}.* ({count})')
+    if entries:
+        print(f'removed local-learner state: {", ".join(entries)}')
     if others:
         print(f'removed training state: {", ".join(others)}')
     if osp.dirname(args.dst):

@@ -47,6 +47,8 @@ train_dataloader = dict(
         metainfo=dict(classes=classes),
         pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True),
+    # new augmentations every epoch, the same after a resume (mmlocal)
+    worker_init_fn=dict(type='seed_worker'),
 )
 val_dataloader = dict(
     batch_size=128,

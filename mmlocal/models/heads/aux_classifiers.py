@@ -106,6 +106,49 @@ class DGLMLPSRClassifier(nn.Module):
 
 
 @MODELS.register_module()
+class AuxDGLClassifier(nn.Module):
+    """MLAAN's k=3 DGL head (``auxDGL``, ALGORITHMS.md §3, used by
+    ``resnetDGLbin.py``): 3 x [1x1 conv (C->128->128->128), BN, ReLU], GAP,
+    3 x [Linear (128->512, then 512->512), BN1d, ReLU], Linear 512->classes."""
+
+    def __init__(self, in_channels: int, num_classes: int, channels: int = 128,
+                 hidden: int = 512, num_convs: int = 3, num_fcs: int = 3) -> None:
+        super().__init__()
+        convs, c = [], in_channels
+        for _ in range(num_convs):
+            convs.append(conv_bn_relu(c, channels, 1))
+            c = channels
+        self.convs = nn.Sequential(*convs)
+        fcs = []
+        for _ in range(num_fcs):
+            fcs += [nn.Linear(c, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True)]
+            c = hidden
+        self.mlp = nn.Sequential(*fcs)
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.flatten(F.adaptive_avg_pool2d(self.convs(x), 1), 1)
+        return self.fc(self.mlp(x))
+
+
+@MODELS.register_module()
+class AuxNet34Classifier(nn.Module):
+    """MLAAN's ResNet-34 ImageNet head (``auxnet34``, ALGORITHMS.md §6.5):
+    for maps of fewer than ``expand_below`` (256) channels two 1x1 convs
+    C->2C->C with BN and ReLU, then GAP -> FC; wider maps GAP -> FC only."""
+
+    def __init__(self, in_channels: int, num_classes: int, expand_below: int = 256) -> None:
+        super().__init__()
+        c = in_channels
+        self.convs = nn.Sequential(conv_bn_relu(c, 2 * c, 1), conv_bn_relu(2 * c, c, 1)) \
+            if c < expand_below else nn.Identity()
+        self.fc = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(self.convs(x), 1), 1))
+
+
+@MODELS.register_module()
 class ImageNetAuxClassifier(nn.Module):
     """InfoPro's ImageNet psi (ALGORITHMS.md §2.5) for Bottleneck ResNet features.
 

@@ -16,6 +16,7 @@ from mmengine.config import ConfigDict
 from mmlocal.registry import MODELS
 from mmlocal.structures import LocalTargets, Preds
 from ..losses import cross_entropy, predsim_loss, supcon_loss
+from .decoders import reconstruction_loss
 
 
 class LocalHead(nn.Module):
@@ -100,11 +101,10 @@ class InfoProHead(ClassifierHead):
     def loss(self, preds: Preds, targets: LocalTargets) -> Dict[str, torch.Tensor]:
         losses = super().loss(preds, targets) if 'logits' in preds else {}
         recon = preds['recon']
-        # BCE in fp32: autocast regions refuse binary_cross_entropy on fp16
         # a decoder may sum per-region losses (the authors' quadrant PFF)
         scale = getattr(self.decoder, 'loss_scale', 1.)
-        losses['loss_recon'] = scale * self.recon_weight * F.binary_cross_entropy(
-            recon.float(), targets.image01.to(recon.device).float())
+        losses['loss_recon'] = scale * self.recon_weight * reconstruction_loss(
+            recon, targets.image01)
         return losses
 
 

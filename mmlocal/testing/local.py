@@ -1,4 +1,5 @@
-"""Independent re-computations of local losses, used as ground truth."""
+"""Independent re-computations of local losses and gradients: the ground
+truth that tests compare the learner with."""
 from typing import Dict, List, Optional
 
 import torch
@@ -12,6 +13,7 @@ class _Stop(Exception):
 
 
 def build_local(model, local: dict, lr: float = 0.1, **kwargs):
+    """The local-learning optim wrapper of ``model`` (SGD, momentum 0.9)."""
     cfg = dict(type='LocalLearningOptimWrapper',
                constructor='LocalLearningOptimWrapperConstructor',
                optimizer=dict(type='SGD', lr=lr, momentum=0.9), local=local, **kwargs)
@@ -31,7 +33,6 @@ def module_param_names(model, boundaries: List[str], j: int) -> List[str]:
             if any(n.startswith(b + '.') for b in blocks):
                 names.append(n)
         if j == 0:  # anything of the backbone before the first block (stem convs)
-            first = paths[0]
             owned = {n for n, _ in model.named_parameters()
                      if any(n.startswith(p + '.') for p in paths)}
             names += [n for n, _ in model.named_parameters()
@@ -66,11 +67,13 @@ def features(model, inputs, cut_in: Optional[str], cut_out: Optional[str]):
 
 
 def head_loss(head, h, targets):
+    """A local head's total loss on feature ``h``."""
     losses = head.loss(head(h, tuple(targets.inputs.shape[-2:])), targets)
     return sum(losses.values())
 
 
 def task_loss(model, inputs, samples, cut_in: Optional[str]):
+    """The model's own loss with the graph cut at ``cut_in``."""
     handles = []
     if cut_in is not None:
         handles.append(model.get_submodule(cut_in).register_forward_hook(
@@ -84,6 +87,7 @@ def task_loss(model, inputs, samples, cut_in: Optional[str]):
 
 
 def grads_of(loss, model, names) -> Dict[str, torch.Tensor]:
+    """d loss / d parameter for the named parameters (zeros where unused)."""
     params = dict(model.named_parameters())
     gs = torch.autograd.grad(loss, [params[n] for n in names], allow_unused=True)
     return {n: (torch.zeros_like(params[n]) if g is None else g) for n, g in zip(names, gs)}

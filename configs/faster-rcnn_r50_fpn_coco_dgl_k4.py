@@ -1,0 +1,18 @@
+"""Faster R-CNN R50-FPN on COCO, DGL K=4 with box-aware local heads.
+
+Each of the first three modules is trained by mmdet's RetinaHead (two stacked
+convs) on its own feature at its stride (MAN++'s per-level auxiliary detection
+head), with RetinaNet's assigner, box coder, focal and L1 losses; module 4
+(layer4, FPN, RPN, RoI head) by the detector's own losses. The FPN inputs made
+by earlier modules are detached. Modules: stem..layer2 (stem and layer1 are
+frozen by the detector config) | layer3.0-2 | layer3.3-5 | layer4 + heads.
+"""
+_base_ = './faster-rcnn_r50_fpn_coco_e2e.py'
+
+optim_wrapper = dict(
+    type='LocalLearningOptimWrapper',
+    constructor='LocalLearningOptimWrapperConstructor',
+    local=dict(
+        boundaries=['layer2.3', 'layer3.2', 'layer3.5'],
+        method=dict(type='DGL'),
+    ))

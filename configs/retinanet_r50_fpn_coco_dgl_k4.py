@@ -1,0 +1,16 @@
+"""RetinaNet R50-FPN on COCO, DGL K=4 as MAN++ trains it: an auxiliary
+RetinaHead (mmdet's, two stacked convs, RetinaNet's assigner/coder/losses)
+supervises each local module on the pyramid level of its stride; the FPN
+inputs made by earlier modules are detached. Modules: stem..layer2 (stem and
+layer1 frozen by the detector config) | layer3.0-2 | layer3.3-5 | layer4 +
+FPN + RetinaHead.
+"""
+_base_ = './retinanet_r50_fpn_coco_e2e.py'
+
+optim_wrapper = dict(
+    type='LocalLearningOptimWrapper',
+    constructor='LocalLearningOptimWrapperConstructor',
+    local=dict(
+        boundaries=['layer2.3', 'layer3.2', 'layer3.5'],
+        method=dict(type='DGL'),
+    ))

@@ -1,0 +1,259 @@
+"""Golden tests of the local plan: for ResNet-32 K=16 and ResNet-110 K=55 the
+plan built from the configs equals a table derived here, independently, from
+the authors' loops as ALGORITHMS.md writes them (§2.1 InfoPro, §3 DGL, §5.2
+HPFF, §6.3 MLAAN, §6.5 copy tables). Nothing here calls mmlocal's schedule
+code: the loops below are written out from the text.
+
+Module numbering: mmlocal's K=16 (K=55) split is the stem, then every block
+but the last (ALGORITHMS.md §1.2, InfoPro's split points [0,0], [1,0] ...).
+The HPFF/MLAAN code has S = K-1 segments E_0..E_{S-1}, one block each, the
+stem outside them (§1.1): segment i is mmlocal module i+1, the stem module 0.
+"""
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from mmlocal.local.leap import leap_blocks
+from mmlocal.local.plan import build_plan, plan_for
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+WX, WY = 0.001, 0.999  # HPFF / MLAAN CIFAR code (§5.2, §6.3)
+
+
+def blocks(depth):
+    n = (depth - 2) // 6
+    return ['backbone.stem'] + [f'backbone.layer{s}.{b}' for s in (1, 2, 3) for b in range(n)]
+
+
+def local_cfg(name):
+    return Config.fromfile(osp.join(ROOT, 'configs', name)).optim_wrapper.local
+
+
+def plan_of(name, depth):
+    local = dict(local_cfg(name))
+    paths = blocks(depth)
+    return plan_for(paths[:-1], paths, depth, local['method'], hilo=local.get('hilo'),
+                    pff=local.get('pff'), mlaan=local.get('mlaan'),
+                    stem=local.get('stem', 'module'))
+
+
+def rows(plan):
+    """(key, module, kind, weight, reach, loss weights, patches, pff, leap, ema)."""
+    return sorted(
+        (h.key, h.module, h.kind, round(h.weight, 9), h.reach,
+         tuple(sorted((k, round(v, 9)) for k, v in h.loss_weights.items())),
+         h.patches, h.pff, tuple(p.split('backbone.')[1] for p in h.leap), h.ema)
+        for h in plan.heads)
+
+
+def row(key, module, kind, weight, reach, lw, patches=1, pff='', leap=(), ema=False):
+    return (key, module, kind, round(weight, 9), reach,
+            tuple(sorted((k, round(v, 9)) for k, v in lw.items())), patches, pff,
+            tuple(leap), ema)
+
+
+def lam(ends, r):
+    a, b = ends
+    return a * (1 - r) + b * r
+
+
+# --------------------------------------------------------------- the loops
+def infopro_loop(K, head):
+    """InfoPro's CIFAR loop (§2.1): for m = 0..K-2, r = m/(K-2), loss on
+    module m's output, then detach. ``head(m, r)`` gives the loss weights."""
+    out = []
+    for m in range(K - 1):
+        r = m / (K - 2) if K > 2 else 0.
+        out.append(row(f'm{m + 1}', m, 'independent', 1., m, head(m, r)))
+    return out, (K - 1, 0.)
+
+
+def segment_loop(K, head):
+    """InfoPro in HPFF/MLAAN's segment indexing (§1.1, §5.2): x = stem(img);
+    for i = 0..S-2: x = E_i(x); loss (r = i/(K-2)); detach. The stem is in
+    no segment, so E_0's loss reaches it."""
+    S = K - 1
+    out = []
+    for i in range(S - 1):
+        r = i / (K - 2)
+        out.append(row(f'm{i + 2}', i + 1, 'independent', 1., 0 if i == 0 else i + 1,
+                       head(i, r)))
+    return out, (K - 1, 0.)
+
+
+def hpff_loop(K, ind_head, cas_head, ind_pff=(1, ''), cas_pff=(1, '')):
+    """HPFF's CIFAR loop (§5.2). y = clone(stem(img)); for i in 1..S-2:
+    x = E_i(x) (input detached); y = E_{i-1}(y); z = E_i(y) (y's input
+    detached, except y = stem output at i = 1); r = i/(K-2);
+    (wx L_ind(x) + wy L_cas(z)).backward(). Final: wx CE(x) + wy CE(y) with
+    y = E_{S-1}(E_{S-2}(y))."""
+    S = K - 1
+    out = []
+    for i in range(1, S - 1):
+        r = i / (K - 2)
+        out.append(row(f'm{i + 2}', i + 1, 'independent', WX, i + 1, ind_head(r),
+                       *ind_pff))
+        reach = 0 if i == 1 else i  # module of E_{i-1}; the stem with it at i = 1
+        out.append(row(f'm{i + 2}.cascade', i + 1, 'cascade', WY, reach, cas_head(r),
+                       *cas_pff))
+    return out, (S - 1, WY)  # the task loss reaches E_{S-2} = module S-1
+
+
+def mlaan_loop(K, ind_head, cas_head, table):
+    """MLAAN's k=3 CIFAR loop (§6.3): for i in 2..S-2: independent loss on
+    E_i; cascade (E_{i-2}, E_{i-1}, E_i), reaching the stem at i = 2, then the
+    leap copies of row i of the table; EMA of the last LAM only. Final:
+    CE(fc(y)) with y = E_{S-1}(E_{S-2}(E_{S-3}(y))) (weight 1)."""
+    S = K - 1
+    out = []
+    for i in range(2, S - 1):
+        r = i / (K - 2)
+        out.append(row(f'm{i + 2}', i + 1, 'independent', WX, i + 1, ind_head(r)))
+        reach = 0 if i == 2 else i - 1  # module of E_{i-2}
+        leap = [f'layer{s}.{b}' for s, b in table[i]]
+        out.append(row(f'm{i + 2}.cascade', i + 1, 'cascade', WY, reach, cas_head(r),
+                       leap=leap, ema=(i == S - 2)))
+    return out, (S - 2, 1.)
+
+
+def r32_table():
+    """§6.5, R32 S=15 (rows 2 and 4 of layer1 copy [3,3])."""
+    l1 = [[(2, 0), (3, 0), (3, 2), (3, 4)], [(2, 0), (3, 0), (3, 2), (3, 4)],
+          [(2, 0), (3, 0), (3, 3), (3, 4)], [(2, 0), (3, 0), (3, 2), (3, 4)],
+          [(2, 0), (3, 0), (3, 3), (3, 4)]]
+    return l1 + [[(3, 0), (3, 2), (3, 3), (3, 4)]] * 5 + [
+        [(3, 1), (3, 2), (3, 4)], [(3, 2), (3, 3), (3, 4)], [(3, 3), (3, 4)], [(3, 4)]]
+
+
+def r110_table():
+    """§6.5, R110 S=54."""
+    t = [[(2, 0), (3, 0), (3, 2), (3, 17)]] * 18
+    t += [[(3, 0), (3, 2), (3, 3), (3, 17)]] * 17 + [[(3, 0), (3, 3), (3, 4), (3, 17)]]
+    t += [[(3, 8), (3, 17)]] * 7 + [[(3, 14), (3, 17)]] * 4 + [[(3, 15), (3, 17)]] * 2
+    t += [[(3, 16), (3, 17)]] * 3 + [[(3, 17)]]
+    return t
+
+
+def dgl(*_):
+    return {'cls': 1.}
+
+
+def infopro_head(recon, task):
+    return lambda *a: {'recon': lam(recon, a[-1]), 'task': lam(task, a[-1])}
+
+
+HP = ((5., 0.), (0.5, 0.))  # HPFF / MLAAN README (§2.2 last paragraph)
+
+
+def expected(method, K):
+    hp = infopro_head(*HP)
+    if method == 'dgl':
+        return infopro_loop(K, dgl)  # §3: the same loop with psi only
+    if method == 'infopro':
+        return segment_loop(K, hp)
+    if method == 'infopro-own':  # §2.2 R32 K=16 (5, 0.05) -> (0.2, 0.5)
+        return infopro_loop(K, infopro_head((5., 0.2), (0.05, 0.5)))
+    if method == 'dgl_hpff':
+        return hpff_loop(K, dgl, dgl, (2, 'paper'), (2, 'paper'))
+    if method == 'infopro_hpff':
+        return hpff_loop(K, dgl, hp, (1, ''), (2, 'quadrant'))
+    table = r32_table() if K == 16 else r110_table()
+    if method == 'dgl_mlaan':
+        return mlaan_loop(K, dgl, dgl, table)
+    if method == 'infopro_mlaan':
+        return mlaan_loop(K, hp, hp, table)
+    raise KeyError(method)
+
+
+CASES = [
+    ('resnet32_cifar10_dgl_k16.py', 32, 'dgl'),
+    ('resnet32_cifar10_infopro_k16.py', 32, 'infopro'),
+    ('resnet32_cifar10_infopro-contrast_k16.py', 32, 'infopro-own'),
+    ('resnet32_cifar10_dgl_hpff_k16.py', 32, 'dgl_hpff'),
+    ('resnet32_cifar10_infopro_hpff_k16.py', 32, 'infopro_hpff'),
+    ('resnet32_cifar10_dgl_mlaan_k16.py', 32, 'dgl_mlaan'),
+    ('resnet32_cifar10_infopro_mlaan_k16.py', 32, 'infopro_mlaan'),
+    ('resnet110_cifar10_dgl_k55.py', 110, 'dgl'),
+    ('resnet110_cifar10_infopro_k55.py', 110, 'infopro'),
+    ('resnet110_cifar10_dgl_hpff_k55.py', 110, 'dgl_hpff'),
+    ('resnet110_cifar10_infopro_hpff_k55.py', 110, 'infopro_hpff'),
+    ('resnet110_cifar10_dgl_mlaan_k55.py', 110, 'dgl_mlaan'),
+]
+
+
+@pytest.mark.parametrize('name,depth,method', CASES)
+def test_plan_matches_the_authors_loop(name, depth, method):
+    K = 16 if depth == 32 else 55
+    plan = plan_of(name, depth)
+    assert plan.num_modules == K
+    heads, (task_reach, below) = expected(method, K)
+    assert rows(plan) == sorted(heads)
+    assert (plan.task_reach, round(plan.task_weight_below, 9)) == (task_reach, below)
+    plan.check_supervised()
+
+
+@pytest.mark.parametrize('depth', [32, 110])
+def test_infopro_mlaan_and_own_setting_at_both_depths(depth):
+    """InfoPro+MLAAN (R110 has no config) and InfoPro's own indexing at K=55,
+    built from the R32 configs' settings on the deeper split."""
+    K = 16 if depth == 32 else 55
+    paths = blocks(depth)
+    local = dict(local_cfg('resnet32_cifar10_infopro_mlaan_k16.py'))
+    plan = plan_for(paths[:-1], paths, depth, local['method'], hilo=local['hilo'],
+                    mlaan=local['mlaan'], stem=local['stem'])
+    heads, (task_reach, below) = expected('infopro_mlaan', K)
+    assert rows(plan) == sorted(heads)
+    assert (plan.task_reach, plan.task_weight_below) == (task_reach, below)
+    own = dict(type='InfoPro', recon_weights=(5., 0.5), task_weights=(0., 1.))
+    plan = build_plan(paths[:-1], own)
+    heads, task = infopro_loop(K, infopro_head((5., 0.5), (0., 1.)))
+    assert rows(plan) == sorted(heads)
+
+
+def test_copy_tables_rows_2_and_4():
+    paths = blocks(32)
+    leaps = leap_blocks(paths[:-1], paths, 32)
+    assert [p.split('backbone.')[1] for p in leaps[3]] == ['layer2.0', 'layer3.0', 'layer3.3',
+                                                          'layer3.4']
+    assert leaps[2][2].endswith('layer3.2') and leaps[5][2].endswith('layer3.3')
+
+
+def test_infopro_indexing_zeroes_the_last_module_and_is_refused():
+    """§2.1 indexing with the HPFF/MLAAN end values (5, 0.5) -> (0, 0): the last
+    local module gets lambda = (0, 0); the plan names it and the setting."""
+    paths = blocks(32)
+    plan = build_plan(paths[:-1], dict(type='InfoPro', recon_weights=(5., 0.),
+                                       task_weights=(0.5, 0.)))
+    with pytest.raises(ValueError, match=r'm15 \(backbone\.layer3\.3\).*r = 1.*InfoPro'):
+        plan.check_supervised()
+    # the segment indexing of the HPFF/MLAAN code keeps it trained
+    build_plan(paths[:-1], dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.)),
+               stem='merged').check_supervised()
+
+
+def test_unreached_module_is_refused():
+    paths = blocks(32)
+    plan = build_plan(paths[:-1], dict(type='DGL'),
+                      hilo=dict(cascade=2, independent=False), stem='merged')
+    plan.check_supervised()  # m1, m2 learn through the first cascade (m3)
+    plan = build_plan(paths[:-1], dict(type='DGL', loss_weight=0.))
+    with pytest.raises(ValueError, match=r'm1 \(backbone\.stem\).*loss weights'):
+        plan.check_supervised()
+
+
+def test_ema_on_an_untrained_head_is_refused():
+    paths = blocks(32)
+    leaps = leap_blocks(paths[:-1], paths, 32)
+    plan = build_plan(paths[:-1], dict(type='InfoPro', recon_weights=(5., 0.),
+                                       task_weights=(0.5, 0.)), hilo=dict(cascade=3),
+                      mlaan=dict(ema='last'), leaps=leaps)
+    with pytest.raises(ValueError, match='m15'):
+        plan.check_supervised()
+
+
+def test_format_lists_every_module():
+    text = plan_of('resnet32_cifar10_infopro_hpff_k16.py', 32).format()
+    for m in range(1, 17):
+        assert f'| m{m} |' in text
+    assert 'local.m3.cascade' in text and 'm1..m3' in text and 'quadrant n=2' in text
