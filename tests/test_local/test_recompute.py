@@ -8,8 +8,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from conftest import build_classifier, cifar_batch
-from test_local.helpers import build_local, local_step_grads
+from mmlocal.testing import build_classifier, build_local, cifar_batch, local_step_grads
 from mmlocal.local import LocalLearner
 from mmlocal.local.config import LocalConfig, LocalConfigError
 
