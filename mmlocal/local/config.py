@@ -247,6 +247,9 @@ class LocalConfig:
     probe_size: Optional[Tuple[int, int]] = None
     num_classes: Optional[int] = None
     check_finite: bool = True
+    # HiLo/MLAAN windows keep only each module's input and recompute its forward
+    # for the VJPs (True: refuse a module that cannot be re-run; 'auto': it keeps its graph)
+    recompute: Any = 'auto'
 
     @classmethod
     def parse(cls, cfg, where: str = 'optim_wrapper.local') -> 'LocalConfig':
@@ -288,6 +291,10 @@ class LocalConfig:
         if cfg.get('num_classes') is not None:
             cfg['num_classes'] = _number(cfg['num_classes'], f'{where}.num_classes', low=1,
                                          integer=True)
+        if 'recompute' in cfg and not (isinstance(cfg['recompute'], bool)
+                                       or cfg['recompute'] == 'auto'):
+            raise LocalConfigError(f"{where}.recompute must be True, False or 'auto', "
+                                   f'got {cfg["recompute"]!r}')
         if 'check_finite' in cfg:
             _bool(cfg['check_finite'], f'{where}.check_finite')
         if 'stem' in cfg:

@@ -12,6 +12,7 @@ toolbox's) and offers one per-step interface to the optim wrapper::
     log_vars = step.finish()
 """
 import contextlib
+import logging
 import weakref
 from typing import Iterator, List, Optional, Union
 
@@ -26,6 +27,7 @@ from .config import LocalConfig
 from .head_runner import check_patch_grid
 from .plan import HeadPlan, build_head, plan_for
 from .probe import default_probe_size, probe_blocks
+from .recompute import module_blocks
 from .router import ModuleDone
 from .split import block_paths, resolve_boundaries
 from .step import Backward, LocalStep, install_hooks
@@ -81,6 +83,12 @@ class LocalLearner(nn.Module):
             model, cfg.num_modules, cfg.boundaries, cfg.split, cfg.backbone,
             block_costs=lambda ps: [self.probe.costs[p] for p in ps])
         cfg.check_window(len(boundaries) + 1)
+        if cfg.hilo is not None and cfg.hilo.cascade > 1 and any(
+                getattr(m, 'with_cp', False) for m in backbone.modules()):
+            raise ValueError(
+                'HiLo windows route gradients with input-only and parameter-only VJPs, which '
+                "checkpointed blocks (with_cp=True) do not honour: set the backbone's "
+                'with_cp=False; local.recompute keeps only module inputs instead')
         self.plan = plan_for(boundaries, paths, getattr(backbone, 'depth', None), cfg.method,
                              hilo=_section(cfg.hilo), pff=_section(cfg.pff),
                              mlaan=_section(cfg.mlaan), stem=cfg.stem)
@@ -95,6 +103,10 @@ class LocalLearner(nn.Module):
             head = build_head(hp, feat, self.task, model, leap_feat)
             (self.heads if hp.kind == 'independent' else self.cascade_heads)[
                 f'm{hp.module + 1}'] = head
+        # blocks of the modules a window may recompute (1..K-2)
+        self.module_blocks = module_blocks(paths, boundaries, model) \
+            if cfg.recompute and self.plan.reach_back() > 0 else {}
+        self._recompute_warned = False
         self.current_step: Optional[LocalStep] = None
         self.step_factory = LocalStep  # the pipeline swaps in its stage's step
         param = next(model.parameters(), None)
@@ -167,6 +179,15 @@ class LocalLearner(nn.Module):
             yield step
         finally:
             self.current_step = None
+
+    def warn_recompute(self, broken: dict) -> None:
+        """``recompute='auto'``: say once which modules keep their graphs."""
+        if self._recompute_warned:
+            return
+        self._recompute_warned = True
+        why = '; '.join(f'm{m + 1}: {w}' for m, w in sorted(broken.items()))
+        print_log(f'local.recompute: these modules keep their graphs, their blocks cannot be '
+                  f're-run in sequence ({why})', logger='current', level=logging.WARNING)
 
     def leap_heads(self) -> List[LeapAugmentedHead]:
         """MLAAN leap-augmented heads, in module order."""

@@ -4,20 +4,50 @@ Modules run in order 0..K-1. A local loss read at module j's output h_j
 trains modules ``reach..j`` (an independent head: ``reach = j``; a HiLo
 cascade head over a window of k modules: ``reach = j - k + 1``). Heads run
 on detached leaf copies of h_j, so what reaches the router is the gradient
-g at h_j. The router carries g down the window through each module's kept
-graph (one VJP per module, read at the module's input leaf) and, at the
-module where it stops, adds it to what else stops there; that sum is
-applied in one final VJP which also frees the module's graph, as soon as no
-later loss can reach the module any more (``reach_back`` modules later).
+g at h_j.
+
+Each module's parameters get one VJP per step. By linearity, the parameter
+gradient of module m is the VJP of the *sum* of every gradient that arrives
+at h_m, whether it stops at m or passes on; so a gradient passing through m
+is carried down by an input-only VJP (no parameter gradients), and is added
+to what stops at m. That sum is applied in one final parameter-only VJP (no
+input gradient) once no later loss can reach m any more (``reach_back``
+modules later), which also frees m's graph.
+
+With a ``recompute`` (``recompute.py``) a module's graph is dropped once its
+own heads are routed and only its input is kept; the VJPs through it re-run
+its forward from that input. The final VJP of a module is then deferred to
+``flush_due()`` (the step calls it when the next module starts), so that the
+graph of the module just closed is gone when an earlier one is recomputed.
 
 The router knows nothing of heads, targets or optimizers; it only needs
 tensors, so it is tested alone on toy modules.
 """
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 import torch
 
 ModuleDone = Callable[[int], None]
+#: (module m, its input) -> its output, recomputed with graph; ``can(m)`` says if possible
+Recompute = Callable[[int, torch.Tensor], torch.Tensor]
+
+
+def graph_leaves(out: torch.Tensor, exclude: torch.Tensor) -> List[torch.Tensor]:
+    """Leaves requiring grad that ``out``'s graph reaches, ``exclude`` left
+    out: the parameters of a module whose input is ``exclude``."""
+    seen, leaves, stack = set(), {}, [out.grad_fn]
+    while stack:
+        fn = stack.pop()
+        if fn is None or fn in seen:
+            continue
+        seen.add(fn)
+        var = getattr(fn, 'variable', None)
+        if var is not None:
+            if var is not exclude and var.requires_grad:
+                leaves[id(var)] = var
+            continue
+        stack.extend(f for f, _ in fn.next_functions)
+    return list(leaves.values())
 
 
 class GradientRouter:
@@ -30,23 +60,35 @@ class GradientRouter:
             freed right after its own heads).
         on_module_done: called with m once module m's gradients are final
             (e.g. to launch their all-reduce while the forward goes on).
+        recompute: re-runs module m from its input; needs ``can(m)``. None:
+            every graph of a window is kept.
     """
 
     def __init__(self, num_modules: int, reach_back: int = 0,
-                 on_module_done: Optional[ModuleDone] = None) -> None:
+                 on_module_done: Optional[ModuleDone] = None,
+                 recompute: Optional[Recompute] = None) -> None:
         if reach_back < 0:
             raise ValueError(f'reach_back must be >= 0, got {reach_back}')
         self.num_modules = num_modules
         self.reach_back = reach_back
         self.on_module_done = on_module_done
-        self._out: Dict[int, torch.Tensor] = {}  # module -> its output, graph kept
+        self.recompute = recompute if reach_back > 0 else None
+        self._out: Dict[int, Optional[torch.Tensor]] = {}  # module -> output (None: dropped)
         self._inp: Dict[int, torch.Tensor] = {}  # module -> its input leaf
-        self._stop: Dict[int, torch.Tensor] = {}  # module -> gradient stopping there
+        self._grad: Dict[int, torch.Tensor] = {}  # module -> sum of gradients at its output
+        self._due: List[int] = []  # modules whose final VJP waits for flush_due()
 
     @property
-    def pending(self) -> Dict[int, torch.Tensor]:
-        """Outputs whose graphs are still kept (empty once a step is done)."""
+    def pending(self) -> Dict[int, Optional[torch.Tensor]]:
+        """Modules whose gradients are not applied yet, with their kept
+        outputs (None where the graph was dropped for recomputation); empty
+        once a step is done."""
         return self._out
+
+    @property
+    def graphs(self) -> List[int]:
+        """Modules whose graphs are kept."""
+        return sorted(m for m, out in self._out.items() if out is not None)
 
     def output(self, j: int, h: torch.Tensor) -> None:
         """Module j produced ``h`` (with its graph)."""
@@ -63,24 +105,32 @@ class GradientRouter:
                              f'keeps {self.reach_back} earlier modules')
         m = j
         while g is not None and m > reach:
-            inp = self._inp[m]
-            torch.autograd.backward(self._out[m], g, retain_graph=True)
-            g, inp.grad = inp.grad, None
+            self._add(m, g)
+            g = self._input_vjp(m, g)
             m -= 1
         if g is not None:
-            self._stop[m] = g if m not in self._stop else self._stop[m] + g
+            self._add(m, g)
 
     def close(self, j: int) -> torch.Tensor:
         """Module j's losses are routed: free what nothing can reach any more
         and return the next module's input (a leaf needing its gradient when
         later losses reach back through it)."""
         nxt = self._out[j].detach()
-        if j - self.reach_back >= 0:
-            self._flush(j - self.reach_back)
         if self.reach_back > 0:
             nxt.requires_grad_()
             self._inp[j + 1] = nxt
+            if self.recompute is not None and j in self._inp and self.recompute.can(j):
+                self._out[j] = None  # only its input is kept
+        if j - self.reach_back >= 0:
+            self._due.append(j - self.reach_back)
+            if self.recompute is None:
+                self.flush_due()
         return nxt
+
+    def flush_due(self) -> None:
+        """Apply the gradients of the modules closed by now."""
+        while self._due:
+            self._flush(self._due.pop(0))
 
     def input_grad(self, j: int) -> Optional[torch.Tensor]:
         """The gradient that reached module j's input leaf (the task loss's,
@@ -93,17 +143,52 @@ class GradientRouter:
 
     def finish(self) -> None:
         """Apply everything left and free every graph."""
+        self.flush_due()
         for m in sorted(self._out):
             self._flush(m)
         self._inp.clear()
-        self._stop.clear()
+        self._grad.clear()
+
+    # --------------------------------------------------------------- VJPs
+    def _add(self, m: int, g: torch.Tensor) -> None:
+        self._grad[m] = g if m not in self._grad else self._grad[m] + g
+
+    def _input_vjp(self, m: int, g: torch.Tensor) -> Optional[torch.Tensor]:
+        """Gradient at module m's input for ``g`` at its output; no
+        parameter gradient (those are applied once, in ``_flush``)."""
+        inp = self._inp[m]
+        out = self._out[m]
+        retain = out is not None
+        if out is None:
+            inp = inp.detach().requires_grad_()
+            out = self.recompute(m, inp)
+        if not out.requires_grad:
+            return None
+        # backward(inputs=) rather than autograd.grad: module trackers (the
+        # FLOP counter's) put multi-grad hooks on module inputs, which
+        # autograd.grad does not support
+        torch.autograd.backward(out, g, retain_graph=retain, inputs=[inp])
+        gi, inp.grad = inp.grad, None
+        return gi
 
     def _flush(self, m: int) -> None:
-        out = self._out.pop(m, None)
-        g = self._stop.pop(m, None)
-        if out is not None and g is not None and out.requires_grad:
-            torch.autograd.backward(out, g)
-        if m in self._inp:
-            self._inp.pop(m).grad = None
+        if m not in self._out:
+            return
+        out = self._out.pop(m)
+        g = self._grad.pop(m, None)
+        inp = self._inp.pop(m, None)
+        if g is not None:
+            if out is None:  # recompute from an input needing no gradient: parameters only
+                out = self.recompute(m, inp.detach())
+                if out.requires_grad:
+                    torch.autograd.backward(out, g)
+            elif out.requires_grad:
+                if inp is not None and inp.requires_grad:
+                    params = graph_leaves(out, inp)
+                    if params:
+                        torch.autograd.backward(out, g, inputs=params)
+                else:
+                    torch.autograd.backward(out, g)
+        del out
         if self.on_module_done is not None:
             self.on_module_done(m)

@@ -11,7 +11,10 @@ otherwise, so val/test/predict run the untouched model:
   gradients to the ``GradientRouter``; the next module gets the output
   detached;
 * tag hooks plus a hook on the backbone detach stage outputs that leave an
-  earlier module (towards a neck or an E2E auxiliary head).
+  earlier module (towards a neck or an E2E auxiliary head);
+* with recomputation (``recompute.py``), hooks around every block check
+  that a module's blocks run in sequence and record what to replay, and the
+  start of each module applies the final VJPs of the modules closed before.
 """
 import math
 from typing import Callable, Dict, List, Optional, Tuple
@@ -20,6 +23,7 @@ import torch
 import torch.nn as nn
 
 from .head_runner import run_head, run_head_patched
+from .recompute import ModuleRecompute
 from .router import GradientRouter, ModuleDone
 
 Backward = Callable[[torch.Tensor], None]
@@ -49,19 +53,36 @@ class LocalStep:
         self.learner = learner
         self.plan = learner.plan
         self.backward = backward
+        mode = learner.cfg.recompute
+        self.recompute: Optional[ModuleRecompute] = None
+        if mode and self.plan.reach_back() > 0 and learner.module_blocks:
+            self.recompute = ModuleRecompute(learner.module_blocks, strict=mode is True)
         self.router = GradientRouter(self.plan.num_modules, self.plan.reach_back(),
-                                     on_module_done)
+                                     on_module_done, self.recompute)
         self.targets = None
         self.cur = 0
         self.token_grid: Optional[Tuple[int, int]] = None
         self.log_vars: Dict[str, torch.Tensor] = {}
 
+    @property
+    def replaying(self) -> bool:
+        """A module is being recomputed: the forward hooks stand aside."""
+        return self.recompute is not None and self.recompute.replaying
+
     # ------------------------------------------------------------- per module
+    def before_block(self, m: int, first: bool, path: str, args: tuple, kwargs: dict) -> None:
+        """Block ``path`` of module m starts (recomputation only)."""
+        if first and m > 0:
+            self.router.flush_due()  # the previous module's graph is gone by now
+        self.recompute.before_block(m, first, path, args, kwargs)
+
     def on_boundary(self, j: int, h: torch.Tensor) -> torch.Tensor:
         if self.cur != j:
             raise RuntimeError(f'local boundary {self.plan.boundaries[j]} ran out of order')
         self.router.output(j, h)
-        for hp in self.plan.at(j):
+        # gradients that pass on first: the input-only VJP through module j then
+        # runs before the gradients that stop at j exist
+        for hp in sorted(self.plan.at(j), key=lambda hp: hp.reach):
             g = self._head_grad(self.learner.head(hp), h, hp)
             self.router.route(j, g, hp.reach)
         self.cur = j + 1
@@ -115,6 +136,8 @@ class LocalStep:
         if g is not None and self.plan.task_weight_below > 0 and self.plan.task_reach < last:
             self.router.route(last - 1, g * self.plan.task_weight_below, self.plan.task_reach)
         self.router.finish()
+        if self.recompute is not None and self.recompute.broken:
+            self.learner.warn_recompute(self.recompute.broken)
         self.learner.update_ema()
         self.targets = None
         return self.log_vars
@@ -127,7 +150,9 @@ def install_hooks(learner, model: nn.Module, backbone_path: str,
 
     def active() -> Optional[LocalStep]:
         step = learner.current_step
-        return step if step is not None and step.targets is not None else None
+        if step is None or step.targets is None or step.replaying:
+            return None
+        return step
 
     def capture(module, args, kwargs):
         step = learner.current_step
@@ -206,4 +231,41 @@ def install_hooks(learner, model: nn.Module, backbone_path: str,
     patch_embed = getattr(backbone, 'patch_embed', None)
     if isinstance(patch_embed, nn.Module):
         handles.append(patch_embed.register_forward_hook(record_grid))
+    handles += _recompute_hooks(learner, model, block_paths)
+    return handles
+
+
+def _recompute_hooks(learner, model: nn.Module, block_paths: List[str]) -> List:
+    """Hooks around every block for recomputation, registered after the
+    boundary hooks so that a boundary block's output is the next module's
+    input."""
+    cuts = [block_paths.index(b) for b in learner.plan.boundaries]
+
+    def recording() -> Optional[LocalStep]:
+        step = learner.current_step
+        if step is None or step.targets is None or step.recompute is None or step.replaying:
+            return None
+        return step
+
+    def before(m: int, first: bool, path: str):
+        def hook(module, args, kwargs):
+            step = recording()
+            if step is not None:
+                step.before_block(m, first, path, args, kwargs)
+            return None
+        return hook
+
+    def after(module, args, output):
+        step = recording()
+        if step is not None:
+            step.recompute.after_block(output)
+        return None
+
+    handles = []
+    for i, path in enumerate(block_paths):
+        m = sum(c < i for c in cuts)
+        first = i == 0 or (i - 1) in cuts
+        block = model.get_submodule(path)
+        handles.append(block.register_forward_pre_hook(before(m, first, path), with_kwargs=True))
+        handles.append(block.register_forward_hook(after))
     return handles

@@ -51,6 +51,14 @@ CASES = {
 }
 
 
+#: (overall, per-parameter) tolerance on the updates. HiLo with PFF on
+#: ResNet-20 is chaotic: perturbing the weights by 1e-6 (relative) after the
+#: first step moves the second step's gradients by up to 4e-3 on one process,
+#: so a summation order that differs by fp32 rounding (2 ranks against 2B, or
+#: merged VJPs) ends 4e-4 apart after 3 steps; a wrong route is 1e-2..1e-1.
+TOLERANCE = {'dgl_hilo2_pff2': (1e-3, 1e-2)}
+
+
 def _iters(name: str) -> int:
     return STEPS * CASES[name].get('accumulative_counts', 1)
 
@@ -177,7 +185,8 @@ def _flat(state: dict, keys: list) -> torch.Tensor:
 def test_two_processes_equal_one_with_double_batch(name, dist_results):
     """Parameters after training within fp tolerance of the 2B run, measured
     on the updates: a wrong gradient route (a per-rank PredSim similarity
-    matrix, a missed head) is off by 1e-2..1e-1, fp32 noise by < 1e-4."""
+    matrix, a missed head) is off by 1e-2..1e-1, fp32 noise by < 1e-4 (TOLERANCE:
+    the chaotic HiLo+PFF case)."""
     ranks = [torch.load(osp.join(dist_results, f'{name}.rank{r}.pth')) for r in range(WORLD)]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each rank; small convs gain nothing from more
@@ -193,10 +202,11 @@ def test_two_processes_equal_one_with_double_batch(name, dist_results):
     floats = [k for k in ref if ref[k].is_floating_point()]
     got = ranks[0][1]
     step = {k: ref[k] - ref_init[k] for k in floats}
-    assert _rel(_flat(got, floats), _flat(ref, floats), _flat(step, floats)) < 1e-4
+    overall, per_param = TOLERANCE.get(name, (1e-4, 2e-3))
+    assert _rel(_flat(got, floats), _flat(ref, floats), _flat(step, floats)) < overall
     for k in floats:
         if step[k].abs().max() > 0:
-            assert _rel(got[k], ref[k], step[k]) < 2e-3, k
+            assert _rel(got[k], ref[k], step[k]) < per_param, k
         else:
             assert torch.equal(got[k], ref[k]), k
     assert _flat(step, floats).abs().max() > 1e-2  # training moved the weights

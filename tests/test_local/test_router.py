@@ -4,6 +4,7 @@ the same losses with the graph cut at the right inputs says."""
 import pytest
 import torch
 import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from mmlocal.local import GradientRouter
 
@@ -54,12 +55,28 @@ def _expected(mods, x, heads, task_weight, task_reach):
     return total
 
 
-def _routed(mods, x, heads, task_weight, task_reach, reach_back):
+class _Rerun:
+    """Toy recomputation: modules 1..K-2 re-run from their input."""
+
+    def __init__(self, mods):
+        self.mods, self.calls = mods, []
+
+    def can(self, m):
+        return 0 < m < len(self.mods) - 1
+
+    def __call__(self, m, x):
+        self.calls.append(m)
+        return self.mods[m](x)
+
+
+def _routed(mods, x, heads, task_weight, task_reach, reach_back, recompute=None):
     done = []
-    router = GradientRouter(len(mods), reach_back, on_module_done=done.append)
+    router = GradientRouter(len(mods), reach_back, on_module_done=done.append,
+                            recompute=recompute)
     k = len(mods)
     h = x
     for j in range(k - 1):
+        router.flush_due()  # as the step does when the next module starts
         out = mods[j](h)
         router.output(j, out)
         for jj, reach, weight in heads:
@@ -68,6 +85,9 @@ def _routed(mods, x, heads, task_weight, task_reach, reach_back):
                 (weight * _loss(j, leaf)).backward()
                 router.route(j, leaf.grad, reach)
         h = router.close(j)
+        del out
+        if recompute is not None and reach_back > 0:
+            assert router.graphs == ([0] if j <= reach_back else [])
     mods[k - 1](h).sum().backward()
     g = router.input_grad(k - 1)
     if g is not None and task_reach < k - 1:
@@ -79,17 +99,25 @@ def _routed(mods, x, heads, task_weight, task_reach, reach_back):
             for m in mods for p in m.parameters()]
 
 
+def _hpff(k, window):
+    """HPFF shape: independent heads on every module, cascade heads over windows."""
+    heads = [(j, j, 0.001) for j in range(k - 1)]
+    heads += [(j, j - window + 1, 0.999) for j in range(window - 1, k - 1)] if window > 1 else []
+    return heads, max(k - window, 0)
+
+
+@pytest.mark.parametrize('recompute', [False, True])
 @pytest.mark.parametrize('window', [1, 2, 3])
-def test_routes_equal_independent_autograd(window):
+def test_routes_equal_independent_autograd(window, recompute):
     k = 5
     mods = _chain(k)
     x = torch.randn(4, 6)
-    # HPFF shape: independent heads on every module, cascade heads over windows
-    heads = [(j, j, 0.001) for j in range(k - 1)]
-    heads += [(j, j - window + 1, 0.999) for j in range(window - 1, k - 1)] if window > 1 else []
-    task_reach = max(k - window, 0)
+    heads, task_reach = _hpff(k, window)
     want = _expected(mods, x, heads, 0.999, task_reach)
-    got = _routed(mods, x, heads, 0.999, task_reach, reach_back=window - 1)
+    rerun = _Rerun(mods) if recompute else None
+    got = _routed(mods, x, heads, 0.999, task_reach, reach_back=window - 1, recompute=rerun)
+    if recompute and window > 1:
+        assert sorted(set(rerun.calls)) == [1, 2, 3]
     for i, (g, w) in enumerate(zip(got, want)):
         torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-6 * w.abs().max().item() + 1e-9,
                                    msg=f'parameter {i}')
@@ -122,3 +150,25 @@ def test_graphs_are_freed_as_windows_close():
             assert sorted(router.pending) == list(range(max(j - reach_back + 1, 0), j + 1))
         router.finish()
         assert router.pending == {}
+
+
+@pytest.mark.parametrize('window,recompute', [(2, False), (3, False), (2, True)])
+def test_one_parameter_vjp_per_module(window, recompute):
+    """The work of a routed step, counted: a gradient passing through a
+    module costs an input-only VJP, each module's parameters get one
+    parameter-only VJP (its input gradient is not computed), and
+    recomputation adds one forward per VJP of a module whose graph was
+    dropped. Toy modules: one 6x6 matmul each (2*4*6*6 FLOPs per product)."""
+    k, unit = 5, 2 * 4 * 6 * 6
+    mods = _chain(k)
+    heads, task_reach = _hpff(k, window)
+    with FlopCounterMode(display=False) as counter:
+        _routed(mods, torch.randn(4, 6), heads, 0.999, task_reach, window - 1,
+                _Rerun(mods) if recompute else None)
+    passes = sum(j - max(r, 0) for j, r, _ in heads) + (k - 2 - task_reach)  # input-only VJPs
+    # forward, module 0's parameters (its input needs no gradient), modules 1..3: their
+    # parameters, the task module: weight and input
+    want = k + 1 + (k - 2) + passes + 2
+    if recompute:  # every VJP of modules 1..3 but the first pass (on the live graph) re-runs them
+        want += (k - 2) + (passes - (k - 2))
+    assert counter.get_total_flops() == want * unit
