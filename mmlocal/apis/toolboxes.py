@@ -46,9 +46,9 @@ class Toolbox:
                           generator: torch.Generator) -> list:
         """Data samples with random targets for ``batch_size`` images of size ``hw``."""
         raise ValueError(
-            f'--synthetic supports mmpretrain (classification) and mmseg '
-            f'(segmentation) configs, not default_scope {self.scope!r}: '
-            'benchmark it on its dataset instead.')
+            f'--synthetic supports mmpretrain (classification), mmseg '
+            f'(segmentation) and mmdet (box detection) configs, not default_scope '
+            f'{self.scope!r}: benchmark it on its dataset instead.')
 
 
 @TOOLBOXES.register_module(name='mmpretrain')
@@ -134,6 +134,37 @@ class DetToolbox(Toolbox):
         _require_pickle(out)
         from mmdet.evaluation import DumpDetResults
         return DumpDetResults(out_file_path=out)
+
+    #: random boxes per synthetic image
+    boxes_per_image = 3
+
+    def synthetic_samples(self, cfg: Any, batch_size: int, hw: Tuple[int, int],
+                          generator: torch.Generator) -> list:
+        """Boxes of 10-30% of the image side at random places, random labels.
+        Box detectors only: a mask head needs masks, which are not drawn."""
+        from mmdet.structures import DetDataSample
+        from mmengine.structures import InstanceData
+        model = cfg.model
+        if (model.get('roi_head') or {}).get('mask_head') is not None:
+            raise ValueError('--synthetic draws boxes only; a mask head needs masks: '
+                             'benchmark this config on its dataset instead.')
+        head = model.get('bbox_head') or (model.get('roi_head') or {}).get('bbox_head') or {}
+        num_classes = head.get('num_classes', 80)
+        h, w = hw
+        side = torch.tensor([w, h], dtype=torch.float32)
+        n = self.boxes_per_image
+        samples = []
+        for _ in range(batch_size):
+            wh = (0.1 + 0.2 * torch.rand(n, 2, generator=generator)) * side
+            xy = torch.rand(n, 2, generator=generator) * (side - wh)
+            sample = DetDataSample(metainfo=_meta(hw))
+            sample.gt_instances = InstanceData(
+                bboxes=torch.cat([xy, xy + wh], dim=1),
+                labels=torch.randint(0, num_classes, (n, ), generator=generator))
+            sample.ignored_instances = InstanceData(
+                bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.int64))
+            samples.append(sample)
+        return samples
 
 
 def get_toolbox(cfg_or_scope: Any) -> Toolbox:

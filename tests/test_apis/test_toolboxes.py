@@ -98,6 +98,14 @@ def test_synthetic_samples_per_toolbox():
     samples = apis.get_toolbox(seg).synthetic_samples(seg, 2, (8, 12), g)
     assert samples[1].gt_sem_seg.data.shape == (1, 8, 12)
     assert int(samples[1].gt_sem_seg.data.max()) < 5
-    det = Config(dict(default_scope='mmdet', model=dict()))
-    with pytest.raises(ValueError, match="not default_scope 'mmdet'"):
-        apis.synthetic_batch(det, 2, (8, 8))
+    det = Config(dict(default_scope='mmdet', model=dict(bbox_head=dict(num_classes=4))))
+    samples = apis.get_toolbox(det).synthetic_samples(det, 2, (40, 60), g)
+    boxes = samples[0].gt_instances.bboxes
+    assert boxes.shape == (3, 4) and int(samples[1].gt_instances.labels.max()) < 4
+    assert (boxes[:, :2] >= 0).all() and (boxes[:, 2] <= 60).all() and (boxes[:, 3] <= 40).all()
+    assert (boxes[:, 2:] > boxes[:, :2]).all()
+    mask = Config(dict(default_scope='mmdet', model=dict(roi_head=dict(mask_head=dict()))))
+    with pytest.raises(ValueError, match='masks'):
+        apis.synthetic_batch(mask, 2, (8, 8))
+    with pytest.raises(ValueError, match="not default_scope 'mmaction'"):
+        apis.synthetic_batch(Config(dict(default_scope='mmaction', model=dict())), 2, (8, 8))

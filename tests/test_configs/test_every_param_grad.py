@@ -3,10 +3,13 @@ parameter a non-zero gradient: no local module is left unsupervised (issue 13).
 
 The gradient is read as it accumulates (a post-accumulate hook on each
 parameter), before the optimizer step and its zero_grad. CIFAR-10 configs run
-on the bundled real images; SVHN/STL-10 and the heavy ImageNet, Cityscapes and
-ViT models on random images of a small size (those are ``slow``).
+on the bundled real images; the detectors on the bundled real detection set
+(``data/det_mini``) resized to 256x256; SVHN/STL-10 and the heavy ImageNet,
+Cityscapes and ViT models on random images of a small size (all but CIFAR-10
+are ``slow``).
 """
 import glob
+import json
 import os.path as osp
 import re
 
@@ -18,6 +21,8 @@ from mmlocal import apis
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CIFAR_MINI = osp.join(ROOT, 'data', 'cifar10_mini')
+DET_MINI = osp.join(ROOT, 'data', 'det_mini')
+DETECTORS = ('faster-rcnn', 'retinanet')
 
 
 def _local_configs():
@@ -25,11 +30,6 @@ def _local_configs():
     for p in sorted(glob.glob(osp.join(ROOT, 'configs', '*.py'))):
         name = osp.basename(p)
         if '_e2e' in name:
-            continue
-        if name.startswith(('faster-rcnn', 'retinanet')):
-            out.append(pytest.param(name, marks=pytest.mark.skip(
-                reason='no synthetic detection batch in mmlocal.apis yet; detector modules are '
-                       'checked by tests/test_local/test_det_isolation.py on the real frame')))
             continue
         cheap = re.match(r'resnet(32|110)_(cifar10|svhn|stl10)_', name) is not None
         out.append(pytest.param(name, marks=()) if cheap else
@@ -39,6 +39,18 @@ def _local_configs():
 
 # small inputs for the heavy models: enough for their deepest local feature
 SMALL = {'deeplabv3': (64, 128), 'imagenet': (64, 64), 'vit': None}
+
+
+def det_mini(cfg) -> None:
+    """The config's training set -> data/det_mini (COCO layout), 256x256."""
+    with open(osp.join(DET_MINI, 'annotations', 'instances_train.json')) as f:
+        classes = tuple(c['name'] for c in json.load(f)['categories'])
+    data = cfg.train_dataloader.dataset
+    data.update(data_root=DET_MINI, ann_file='annotations/instances_train.json',
+                data_prefix=dict(img='train/'), metainfo=dict(classes=classes))
+    for step in data.pipeline:
+        if step['type'] == 'Resize':
+            step['scale'] = (256, 256)
 
 
 @pytest.mark.parametrize('name', _local_configs())
@@ -51,6 +63,9 @@ def test_every_trainable_backbone_parameter_gets_a_gradient(name):
     if '_cifar10_' in name and name.startswith('resnet'):
         cfg.train_dataloader.dataset.data_root = CIFAR_MINI
         batch = apis.real_batch(cfg, 4, 0)
+    elif name.startswith(DETECTORS):
+        det_mini(cfg)
+        batch = apis.real_batch(cfg, 2, 0)
     else:
         size = next((v for k, v in SMALL.items() if k in name), None)
         batch = apis.synthetic_batch(cfg, 2 if size else 4, size, 0)
