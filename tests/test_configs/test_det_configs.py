@@ -231,3 +231,22 @@ def test_runs_under_mmdets_own_train_script(name, tmp_path):
               *data_options(det, ann))
     assert 'Epoch(train) [2][1/1]' in log and 'coco/bbox_mAP' in log
     assert 'local.m1.loss_cls' in log
+
+
+def test_mask_rcnn_configs_are_mmdets_own_and_a_delta():
+    """Mask R-CNN on Cityscapes: the E2E config is mmdet's own; the DGL K=4
+    config changes only the optim wrapper (its steps are checked on the real
+    frame's instances in test_det_isolation.py and test_every_param_grad.py)."""
+    from mmengine.hub import get_config
+    e2e = load('mask-rcnn_r50_fpn_cityscapes_e2e')
+    zoo = get_config('mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py')
+    for key in ('model', 'optim_wrapper', 'param_scheduler', 'train_cfg', 'load_from'):
+        assert unscoped(e2e[key]) == unscoped(zoo[key]), key
+    assert unscoped(e2e.train_dataloader.dataset) == unscoped(zoo.train_dataloader.dataset)
+    assert e2e.custom_imports.imports == ['mmlocal']
+    dgl = load('mask-rcnn_r50_fpn_cityscapes_dgl_k4')
+    assert set(dgl.keys()) == set(e2e.keys())
+    assert all(dgl[k] == e2e[k] for k in dgl.keys() if k != 'optim_wrapper')
+    assert dgl.optim_wrapper.local == dict(boundaries=['layer2.3', 'layer3.2', 'layer3.5'],
+                                           method=dict(type='DGL'))
+    assert dgl.optim_wrapper.optimizer == e2e.optim_wrapper.optimizer

@@ -4,7 +4,8 @@ parameter a non-zero gradient: no local module is left unsupervised (issue 13).
 The gradient is read as it accumulates (a post-accumulate hook on each
 parameter), before the optimizer step and its zero_grad. CIFAR-10 configs run
 on the bundled real images; the detectors on the bundled real detection set
-(``data/det_mini``) resized to 256x256; SVHN/STL-10 and the heavy ImageNet,
+(``data/det_mini``) resized to 256x256, Mask R-CNN on the real Cityscapes
+frame's instances; SVHN/STL-10 and the heavy ImageNet,
 Cityscapes and ViT models on random images of a small size (all but CIFAR-10
 are ``slow``).
 """
@@ -22,7 +23,7 @@ from mmlocal import apis
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CIFAR_MINI = osp.join(ROOT, 'data', 'cifar10_mini')
 DET_MINI = osp.join(ROOT, 'data', 'det_mini')
-DETECTORS = ('faster-rcnn', 'retinanet')
+DETECTORS = ('faster-rcnn', 'retinanet')  # on det_mini; Mask R-CNN on the Cityscapes frame
 
 
 def _local_configs():
@@ -58,6 +59,7 @@ def test_every_trainable_backbone_parameter_gets_a_gradient(name):
     cfg = apis.load_config(osp.join(ROOT, 'configs', name), None)
     for key in ('init_cfg', 'pretrained'):
         cfg.model.get('backbone', {}).pop(key, None)
+    cfg.load_from = None
     torch.manual_seed(0)
     model, optim_wrapper = apis.build_model_and_optim_wrapper(cfg, torch.device('cpu'))
     if '_cifar10_' in name and name.startswith('resnet'):
@@ -66,6 +68,9 @@ def test_every_trainable_backbone_parameter_gets_a_gradient(name):
     elif name.startswith(DETECTORS):
         det_mini(cfg)
         batch = apis.real_batch(cfg, 2, 0)
+    elif name.startswith('mask-rcnn'):
+        from mmlocal.testing.detection import frame_batch
+        batch = frame_batch(2, masks=True)
     else:
         size = next((v for k, v in SMALL.items() if k in name), None)
         batch = apis.synthetic_batch(cfg, 2 if size else 4, size, 0)

@@ -1,6 +1,6 @@
-"""Local learning on mmdet detectors (Faster R-CNN and RetinaNet R50-FPN):
-stage outputs of the first module feed the FPN and must leave it detached;
-targets are the real Cityscapes frame's instance boxes.
+"""Local learning on mmdet detectors (Faster R-CNN, RetinaNet and Mask R-CNN
+R50-FPN): stage outputs of the first module feed the FPN and must leave it
+detached; targets are the real Cityscapes frame's instance boxes (and masks).
 
 * module 1's gradients equal its own box-aware local loss alone and do not
   change when the FPN, RPN, RoI / dense heads or the later blocks change;
@@ -13,32 +13,17 @@ import pytest
 import torch
 
 from mmlocal.local import LocalLearner
-from mmlocal.testing.detection import frame_boxes
+from mmlocal.testing.detection import frame_batch
 from mmlocal.testing import (assert_grad_close, build_local, features, grads_of,
                                 head_loss, local_step_grads, module_param_names)
 
 
 
-def frame_batch(n: int = 2) -> dict:
-    from mmdet.structures import DetDataSample
-    from mmengine.structures import InstanceData
-    img, boxes, labels = frame_boxes()
-    assert len(boxes) == 7  # 4 persons, 3 cars in this frame
-    h, w = img.shape[:2]
-    samples = []
-    for _ in range(n):
-        s = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-                                        scale_factor=(1., 1.), batch_input_shape=(h, w)))
-        s.gt_instances = InstanceData(bboxes=torch.tensor(boxes, dtype=torch.float32),
-                                      labels=torch.tensor(labels))
-        samples.append(s)
-    x = torch.from_numpy(img).permute(2, 0, 1).contiguous()
-    return dict(inputs=[x] * n, data_samples=samples)
-
-
 ZOO = {
     'faster-rcnn': ('mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', 'roi_head.bbox_head'),
     'retinanet': ('mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', 'bbox_head'),
+    'mask-rcnn': ('mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py',
+                  'roi_head.bbox_head', 'roi_head.mask_head'),
 }
 
 
@@ -46,13 +31,14 @@ def build_detector(name: str, seed: int = 0):
     from mmengine.hub import get_config
     from mmengine.registry import init_default_scope
     from mmdet.registry import MODELS
-    config, head = ZOO[name]
+    config, *heads = ZOO[name]
     cfg = get_config(config)
     cfg.model.backbone.init_cfg = None
-    node = cfg.model
-    for key in head.split('.'):
-        node = node[key]
-    node.num_classes = 2
+    for head in heads:
+        node = cfg.model
+        for key in head.split('.'):
+            node = node[key]
+        node.num_classes = 2
     init_default_scope('mmdet')
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model)
@@ -76,6 +62,7 @@ def perturb(model, prefixes) -> None:
 @pytest.mark.parametrize('name,later', [
     ('faster-rcnn', ('neck.', 'rpn_head.', 'roi_head.', 'backbone.layer3.', 'backbone.layer4.')),
     ('retinanet', ('neck.', 'bbox_head.', 'backbone.layer3.', 'backbone.layer4.')),
+    ('mask-rcnn', ('neck.', 'rpn_head.', 'roi_head.', 'backbone.layer3.', 'backbone.layer4.')),
 ])
 def test_module1_isolated_from_fpn_heads_and_later_blocks(name, later):
     model = build_detector(name)
@@ -87,7 +74,7 @@ def test_module1_isolated_from_fpn_heads_and_later_blocks(name, later):
     head = learner.heads['m1']
     assert type(head).__name__ == 'DetClassifierHead'
     assert head.dense_head.prior_generator.strides == [(8, 8)]
-    data = model.data_preprocessor(frame_batch(), True)
+    data = model.data_preprocessor(frame_batch(masks=name == 'mask-rcnn'), True)
     torch.manual_seed(0)
     got = local_step_grads(model, wrapper, data)
     params = dict(model.named_parameters())
@@ -113,6 +100,8 @@ def test_module1_isolated_from_fpn_heads_and_later_blocks(name, later):
     # the last module (layer3.3.. layer4, FPN, heads) learns from the detection loss
     assert again['neck.fpn_convs.0.conv.weight'].abs().sum() > 0
     assert again['backbone.layer4.0.conv1.weight'].abs().sum() > 0
+    if name == 'mask-rcnn':  # the instance masks train the mask head
+        assert again['roi_head.mask_head.conv_logits.weight'].abs().sum() > 0
 
 
 def test_image_level_multihot_option(detector):
