@@ -19,7 +19,7 @@ import torch
 from mmengine.config import DictAction
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchmark_memory import build_model_and_optim, load_config, real_batch  # this folder
+from mmlocal.apis import build_model_and_optim_wrapper, load_config, real_batch
 from mmlocal.local import step as step_module
 
 
@@ -34,7 +34,7 @@ def main() -> None:
     cfg = load_config(args.config, args.cfg_options)
     batch = real_batch(cfg, args.batch_size, args.seed)
     torch.manual_seed(args.seed)
-    model, optim_wrapper = build_model_and_optim(cfg, torch.device('cpu'))
+    model, optim_wrapper = build_model_and_optim_wrapper(cfg, torch.device('cpu'))
     model.train_step(batch, optim_wrapper)  # as the benchmark: the counted step is not the first
     with FlopCounterMode(display=False) as counter:
         model.train_step(batch, optim_wrapper)
