@@ -127,3 +127,16 @@ def test_benchmark_pff_cli():
     assert lines[0].startswith('| PFF patches |')
     assert lines[1].startswith('| 1x1 |') and lines[1].endswith('| 1.00x |')
     assert lines[2].startswith('| 2x2 |')
+
+
+def test_flops_local_heads_splits_the_step():
+    """The tool runs as documented; the heads' share and the rest add up to
+    the step (this tool's import once broke unseen)."""
+    import re
+    cfg = osp.join(ROOT, 'configs', 'resnet32_cifar10_dgl_hpff_k16.py')
+    out = tool('flops_local_heads.py', cfg, '--batch-size', '4', '--cfg-options',
+               f'train_dataloader.dataset.data_root={DATA}', 'optim_wrapper.local.recompute=False')
+    total, heads, rest = map(float, re.search(
+        r'([\d.]+) GFLOPs per step; local heads ([\d.]+), the rest \(backbone, routing, '
+        r'task head\) ([\d.]+)', out.stdout).groups())
+    assert heads > 0 and rest > 0 and abs(total - heads - rest) < 0.02
