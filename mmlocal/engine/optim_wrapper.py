@@ -32,6 +32,7 @@ from mmengine.logging import MessageHub
 from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, DefaultOptimWrapperConstructor, OptimWrapper
 
+from mmlocal.analysis import resolve_measured_split
 from mmlocal.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 from .grad_sync import GradientSynchronizer
 
@@ -216,7 +217,9 @@ class LocalLearningOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         old = LocalLearner.of(base)
         if old is not None:
             old.remove()
-        learner = LocalLearner(base, self.local_cfg)
+        # split='memory' / memory_budget: measured here, explicit boundaries for the learner
+        local = resolve_measured_split(base, self.local_cfg, self.optimizer_cfg)
+        learner = LocalLearner(base, local)
         wrapper = super().__call__(_ModelAndHeads(base, learner))
         wrapper.bind(learner)
         if learner.cfg.pipeline is not None:
