@@ -34,6 +34,7 @@ from mmengine.optim import AmpOptimWrapper, DefaultOptimWrapperConstructor, Opti
 
 from mmlocal.analysis import resolve_measured_split
 from mmlocal.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
+from mmlocal.utils.mmengine_adapter import count_iteration
 from .grad_sync import GradientSynchronizer
 
 
@@ -91,7 +92,7 @@ class LocalLearningMixin:
         if loss is not None:
             self.backward(self.scale_loss(loss))
         else:  # a pipeline stage without the task loss: still one iteration
-            self._inner_count += 1
+            count_iteration(self)
         log_vars = self.finish_local_step()
         if self.should_update():
             self.sync_gradients()

@@ -6,6 +6,7 @@ import torch
 from mmengine.optim import build_optim_wrapper
 
 from mmlocal.local.split import block_paths
+from mmlocal.utils.mmengine_adapter import run_forward
 
 
 class _Stop(Exception):
@@ -97,7 +98,7 @@ def local_step_grads(model, wrapper, data) -> Dict[str, torch.Tensor]:
     """One armed forward + all backward passes (no optimizer step)."""
     wrapper.zero_grad()
     with wrapper.optim_context(model):
-        losses = model._run_forward(data, mode='loss')
+        losses = run_forward(model, data, mode='loss')
     loss, _ = model.parse_losses(losses)
     wrapper.backward(loss)
     wrapper.finish_local_step()

@@ -218,3 +218,148 @@ def test_mmpretrain_multimodal_off_before_import():
     assert out.returncode == 0 and out.stdout.strip() == 'ok', out.stderr[-2000:]
     # in this process mmpretrain is imported already: the shim does nothing
     assert not compat.disable_mmpretrain_multimodal(force=True)
+
+
+# ------------------------------------------------- what `import mmlocal` changes
+_SNAPSHOT = r'''
+import json, logging, os, sys, types, warnings
+import torch
+ROOTS = ('torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmpretrain', 'mmseg', 'mmdet')
+
+
+def attributes():
+    """id of every attribute of the loaded modules of ROOTS and of the
+    classes they define (a monkeypatch replaces one)."""
+    out = {}
+    with warnings.catch_warnings():  # deprecated attributes warn when read
+        warnings.simplefilter('ignore')
+        for name, mod in list(sys.modules.items()):
+            _attributes(name, mod, out)
+    return out
+
+
+def _attributes(name, mod, out):
+    if name.split('.')[0] in ROOTS and isinstance(mod, types.ModuleType):
+        for key, value in list(vars(mod).items()):
+            out[f'{name}.{key}'] = id(value)
+            if isinstance(value, type) and value.__module__ == name:
+                for ckey, cvalue in list(vars(value).items()):
+                    out[f'{name}.{key}.{ckey}'] = id(cvalue)
+
+
+def registries():
+    from mmengine.registry import Registry
+    out = {}
+    for name, mod in list(sys.modules.items()):
+        if name.endswith('.registry') and name.split('.')[0] in ROOTS:
+            for key, reg in vars(mod).items():
+                if isinstance(reg, Registry):  # toolboxes re-export the root ones
+                    where = 'root' if reg.parent is None else name
+                    out[f'{where}.{reg.name}'] = dict(reg.module_dict)
+    return out
+
+
+def flags():
+    return dict(threads=torch.get_num_threads(), dtype=str(torch.get_default_dtype()),
+                grad=torch.is_grad_enabled(), deterministic=torch.are_deterministic_algorithms_enabled(),
+                cudnn=torch.backends.cudnn.benchmark, warnings=len(warnings.filters),
+                handlers=len(logging.getLogger().handlers), path=list(sys.path))
+
+
+def snapshot():
+    return dict(attributes=attributes(), registries=registries(), flags=flags(),
+                environ=dict(os.environ), meta_path=[id(f) for f in sys.meta_path],
+                safe=[g[1] if isinstance(g, tuple) else _where(g)
+                      for g in torch.serialization.get_safe_globals()])
+
+
+def _where(obj):
+    obj = getattr(obj, 'func', obj)  # functools.partial
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def diff(before, after):
+    changed = sorted(k for k, v in before['attributes'].items()
+                     if k in after['attributes'] and after['attributes'][k] != v)
+    added = {}
+    for reg, entries in after['registries'].items():
+        old = before['registries'].get(reg, {})
+        new = {k: _where(v) for k, v in entries.items() if k not in old}
+        if new:
+            added[reg] = new
+    import mmlocal.utils.compat as compat
+    return dict(
+        changed=changed, registered=added,
+        flags={k: (v, after['flags'][k]) for k, v in before['flags'].items()
+               if after['flags'][k] != v},
+        environ=sorted(k for k in set(before['environ']) | set(after['environ'])
+                       if before['environ'].get(k) != after['environ'].get(k)),
+        meta_path=[type(f).__name__ for f in sys.meta_path if id(f) not in before['meta_path']],
+        safe=sorted(set(after['safe']) - set(before['safe'])),
+        torchvision_schema=compat._torchvision_lib is not None)
+'''
+
+_WITH_TOOLBOXES = _SNAPSHOT + r'''
+import importlib.util
+spec = importlib.util.spec_from_file_location('shims', sys.argv[1])
+shims = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(shims)
+shims.apply()  # the documented shims, so that the toolboxes import as under mmlocal
+import numpy, torchvision, mmcv, mmengine.runner, mmengine.optim, mmengine.hooks
+import mmengine.model, mmengine.dataset, mmengine.evaluator, mmengine.visualization
+import mmpretrain.models, mmpretrain.datasets  # what mmlocal imports
+before = snapshot()
+import mmlocal
+print(json.dumps(diff(before, snapshot())))
+'''
+
+_ALONE = _SNAPSHOT + r'''
+before = snapshot()
+import mmlocal
+print(json.dumps(diff(before, snapshot())))
+'''
+
+
+def _run_probe(code: str, *args: str) -> dict:
+    import json
+    out = subprocess.run([sys.executable, '-c', code, *args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_changes_only_what_the_architecture_doc_lists():
+    """A fresh interpreter: ``import mmlocal`` (docs/architecture.md, "What
+    `import mmlocal` changes") registers mmlocal's classes into mmengine's
+    root registries, allow-lists the checkpoint globals, defines
+    torchvision's op schemas only where its extension does not load, turns
+    mmpretrain's multimodal models off only with transformers >= 5, and
+    changes nothing else: no attribute of torch, torchvision, numpy,
+    mmengine, mmcv or the toolboxes is replaced, no flag, environment
+    variable or toolbox registry changes."""
+    doc = open(osp.join(ROOT, 'docs', 'architecture.md')).read()
+    assert 'What `import mmlocal` changes' in doc
+    # 1. with the toolboxes already imported (after the shims): mmlocal's own changes
+    own = _run_probe(_WITH_TOOLBOXES, osp.join(ROOT, 'mmlocal', 'utils', 'compat.py'))
+    # re-applying the allow-list rebuilds torch's set of safe globals; nothing else
+    assert own['changed'] == ['torch._weights_only_unpickler._marked_safe_globals_set']
+    assert own['flags'] == {} and own['environ'] == [] and own['meta_path'] == []
+    assert own['registered'], 'mmlocal registered nothing'
+    for reg, entries in own['registered'].items():
+        assert reg.startswith('root.'), (reg, entries)  # mmengine's root registries only
+        for name, where in entries.items():
+            assert where.startswith('mmlocal.'), (reg, name, where)
+    assert 'LocalLearningOptimWrapper' in own['registered']['root.optim_wrapper']
+
+    # 2. alone, in a fresh interpreter: the shims' decisions
+    alone = _run_probe(_ALONE)
+    assert alone['torchvision_schema'] == (not compat._torchvision_extension_loads())
+    multimodal = ['_MultimodalOff'] if compat._transformers_major() >= 5 else []
+    assert [f for f in alone['meta_path'] if f == '_MultimodalOff'] == multimodal
+    allowed = {_qualname(g) for g in compat.checkpoint_safe_globals()}
+    added = set(alone['safe'])
+    assert allowed <= added
+    # the rest: torch's own, which torch adds when its submodules (DTensor, dynamo) import
+    assert all(s.startswith('torch.') for s in added - allowed), added - allowed
+    # (flags and environment: the first run; here the toolboxes' own imports change
+    # some, e.g. cv2 sets LD_LIBRARY_PATH and sympy adds a warnings filter)

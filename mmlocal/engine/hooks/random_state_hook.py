@@ -37,10 +37,10 @@ import torch
 from mmengine.dataset import worker_init_fn as mmengine_worker_init_fn
 from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import CheckpointHook, Hook
-from mmengine.runner.loops import _InfiniteDataloaderIterator
 from torch.utils.data import DataLoader, get_worker_info
 
 from mmlocal.registry import FUNCTIONS, HOOKS
+from mmlocal.utils.mmengine_adapter import infinite_dataloader_iterator
 
 #: Checkpoint key of the random states (beside 'state_dict', 'optimizer', ...).
 RANDOM_STATES_KEY = 'random_states'
@@ -280,10 +280,11 @@ class RandomStateHook(Hook):
         self._generator.manual_seed(epoch_seed(runner.seed, runner.epoch, get_rank()))
         loader.generator = self._generator
         iterator = getattr(loop, 'dataloader_iterator', None)
-        if loader.num_workers > 0 and isinstance(iterator, _InfiniteDataloaderIterator):
+        infinite = infinite_dataloader_iterator()
+        if loader.num_workers > 0 and isinstance(iterator, infinite):
             # IterBasedTrainLoop started its workers when it was built, before
             # the generator was set: start them again from it (persistent
             # workers are kept by the loader unless its iterator is dropped)
             if loader.persistent_workers:
                 loader._iterator = None
-            loop.dataloader_iterator = _InfiniteDataloaderIterator(loader)
+            loop.dataloader_iterator = infinite(loader)
