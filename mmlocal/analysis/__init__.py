@@ -1,14 +1,17 @@
 """Analysis of local-learning runs, above the runtime: the peak memory of a
-training step per local module and the splits that balance it
-(``split='memory'``) or fit a budget (``local.memory_budget``)."""
+training step per local module (``peaks.py``), the splits that balance it or
+fit a budget (``split_search.py``, which registers ``split='memory'``), and
+their use when the optim wrapper is built (``memory_split.py``)."""
 from .batch import synthetic_training_batch, training_input_size
-from .peaks import (BudgetFit, PeakCosts, compare_splits, fewest_modules_within,
-                    measure_peak_costs, module_peaks, optimizer_state_ratio,
-                    peak_balanced_indices, predicted_peak, resolve_measured_split,
-                    run_planned_head)
+from .memory_split import resolve_measured_split
+from .peaks import (PeakCosts, measure_peak_costs, module_peaks, optimizer_state_ratio,
+                    predicted_peak, run_planned_head)
+from .split_search import (BudgetFit, compare_splits, fewest_modules_within,
+                           peak_balanced_indices)
 
 __all__ = [
-    'synthetic_training_batch', 'training_input_size', 'BudgetFit', 'PeakCosts',
-    'compare_splits', 'fewest_modules_within', 'run_planned_head', 'measure_peak_costs', 'module_peaks', 'optimizer_state_ratio',
-    'peak_balanced_indices', 'predicted_peak', 'resolve_measured_split'
+    'synthetic_training_batch', 'training_input_size', 'resolve_measured_split', 'PeakCosts',
+    'measure_peak_costs', 'module_peaks', 'optimizer_state_ratio', 'predicted_peak',
+    'run_planned_head', 'BudgetFit', 'compare_splits', 'fewest_modules_within',
+    'peak_balanced_indices'
 ]

@@ -1,41 +1,31 @@
-"""What each local module holds at the peak of a training step, and the
-split that balances it (``split='memory'``) or fits a budget
-(``local.memory_budget``).
+"""What each local module holds at the peak of a training step.
 
 :func:`measure_peak_costs` runs one training step's parts on a batch at the
 training size on the training device: per block, the bytes its forward saves
 for backward and its parameters (their gradients stay until the optimizer
 step); per boundary, the allocator peak of the local heads' forward and
 backward, built by the plan's own ``build_head`` and run as the step runs
-them; and the peak of everything after the backbone (neck, decode and
-auxiliary heads, task loss). :func:`module_peaks` adds them per module of a
-split, :func:`peak_balanced_indices` finds the split of K modules with the
-lowest largest peak (an exact dynamic programme), and
-:func:`fewest_modules_within` the smallest K whose predicted peak fits a
-budget. :func:`resolve_measured_split` does all that at build time, for the
-optim wrapper constructor, and hands the learner explicit boundaries.
+them; the peak of everything after the backbone (neck, decode and auxiliary
+heads, task loss); and what the model keeps throughout (parameters, buffers,
+the optimizer's state). :func:`module_peaks` and :func:`predicted_peak` add
+them up for a split; ``split_search.py`` chooses splits from them.
 """
-import dataclasses
-import heapq
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.dist import broadcast_object_list, get_world_size, is_distributed
-from mmengine.logging import print_log
 
-from mmlocal.local.config import LocalConfig, LocalConfigError
+from mmlocal.local.config import LocalConfig
 from mmlocal.local.head_runner import run_head, run_head_patched
 from mmlocal.local.plan import HeadPlan, build_head, plan_for
 from mmlocal.local.probe import ProbeResult, probe_blocks
-from mmlocal.local.split import block_paths, is_stem, resolve_boundaries
+from mmlocal.local.split import block_paths
 from mmlocal.local.targets import build_target_adapter
-from mmlocal.registry import SPLITS
 from mmlocal.structures import TaskInfo
-from mmlocal.utils.memory import MB, PeakMemoryTracker, tensor_bytes
-from .batch import synthetic_training_batch, training_input_size
+from mmlocal.utils.memory import PeakMemoryTracker, tensor_bytes
 
+#: the peak of one module: (first, prev, end, last) -> bytes (see ``peak_fn``)
 CostFn = Callable[[int, int, int, bool], float]
 
 
@@ -65,18 +55,18 @@ class PeakCosts:
     static: float = 0.
 
 
-def _prefix(values: Sequence[float]) -> List[float]:
+def prefix_sums(values: Sequence[float]) -> List[float]:
     out = [0.]
     for v in values:
         out.append(out[-1] + v)
     return out
 
 
-def _peak_fn(costs: PeakCosts) -> CostFn:
+def peak_fn(costs: PeakCosts) -> CostFn:
     """``peak(first, prev, end, last)``: the peak of a module ending at block
     ``end`` whose window starts after block ``first`` (-1: none), the module
     before it ending at ``prev``; ``last``: it holds the tail."""
-    gp, pp = _prefix(costs.graph), _prefix(costs.params)
+    gp, pp = prefix_sums(costs.graph), prefix_sums(costs.params)
 
     def peak(first: int, prev: int, end: int, last: bool) -> float:
         top = costs.tail if last else costs.head[end]
@@ -92,7 +82,7 @@ def module_peaks(costs: PeakCosts, ends: Sequence[int]) -> List[float]:
     before it and its heads (or, for the last module, the tail).
     """
     w = max(int(costs.window), 1)
-    peak = _peak_fn(costs)
+    peak = peak_fn(costs)
     starts = [-1] + list(ends)  # starts[m] = end of module m-1 (-1: none)
     return [peak(starts[max(m - w + 1, 0)], starts[m], end, m == len(ends) - 1)
             for m, end in enumerate(ends)]
@@ -103,147 +93,6 @@ def predicted_peak(costs: PeakCosts, ends: Sequence[int]) -> float:
     model's and the split's heads' tensors and the largest module peak."""
     heads = sum(costs.head_tensors[e] for e in ends[:-1]) if costs.head_tensors else 0.
     return costs.static + heads + max(module_peaks(costs, ends))
-
-
-# ------------------------------------------------------------ the optimiser
-def _minimax_ends(n: int, k: int, w: int, cost: CostFn,
-                  allowed: Optional[Callable[[int, int, int, bool], bool]] = None
-                  ) -> Tuple[float, List[int]]:
-    """Module ends e_1 < ... < e_k = n-1 minimising the largest
-    ``cost(first, prev, end, last)`` (first: end of the module before the
-    window of w modules, prev: end of the module before; -1 = none), over the
-    modules that ``allowed`` admits. Exact dynamic programme whose state is
-    the last w ends."""
-    layer: Dict[Tuple[int, ...], Tuple[float, Tuple[int, ...]]] = {(-1,) * w: (0., ())}
-    for m in range(k):
-        last = m == k - 1
-        nxt: Dict[Tuple[int, ...], Tuple[float, Tuple[int, ...]]] = {}
-        for state, (worst, ends) in layer.items():
-            prev = state[-1]
-            lo, hi = (n - 1, n - 1) if last else (prev + 1, n - 1 - (k - 1 - m))
-            for end in range(lo, hi + 1):
-                if allowed is not None and not allowed(state[0], prev, end, last):
-                    continue
-                value = max(worst, cost(state[0], prev, end, last))
-                key = state[1:] + (end,)
-                if key not in nxt or value < nxt[key][0]:
-                    nxt[key] = (value, ends + (end,))
-        layer = nxt
-    if not layer:
-        return float('inf'), []
-    value, ends = min(layer.values(), key=lambda v: v[0])
-    return value, list(ends)
-
-
-def _fewest_ends(n: int, w: int, cost: CostFn, limit: float) -> Optional[List[int]]:
-    """The fewest module ends whose every module cost is <= ``limit``
-    (breadth-first over the last w ends: a state reached with fewer modules
-    dominates), or None."""
-    start = (-1,) * w
-    frontier: Dict[Tuple[int, ...], Tuple[int, ...]] = {start: ()}
-    seen = {start}
-    while frontier:
-        nxt: Dict[Tuple[int, ...], Tuple[int, ...]] = {}
-        for state, ends in frontier.items():
-            for end in range(state[-1] + 1, n):
-                last = end == n - 1
-                if cost(state[0], state[-1], end, last) > limit:
-                    continue
-                if last:
-                    return list(ends + (end,))
-                key = state[1:] + (end,)
-                if key not in seen:
-                    seen.add(key)
-                    nxt[key] = ends + (end,)
-        frontier = nxt
-    return None
-
-
-def _lowest_ends(n: int, w: int, cost: CostFn) -> Tuple[float, List[int]]:
-    """Module ends (any number of modules) with the lowest largest module
-    cost: a bottleneck shortest path over the last w ends."""
-    start = (-1,) * w
-    heap = [(0., start, ())]
-    best = {start: 0.}
-    while heap:
-        worst, state, ends = heapq.heappop(heap)
-        if state[-1] == n - 1:
-            return worst, list(ends)
-        if worst > best.get(state, float('inf')):
-            continue
-        for end in range(state[-1] + 1, n):
-            value = max(worst, cost(state[0], state[-1], end, end == n - 1))
-            key = state[1:] + (end,)
-            if value < best.get(key, float('inf')):
-                best[key] = value
-                heapq.heappush(heap, (value, key, ends + (end,)))
-    return float('inf'), []
-
-
-def peak_balanced_indices(costs: PeakCosts, k: int, tolerance: float = 0.01) -> List[int]:
-    """Boundary indices (into the candidates) of the split with the lowest
-    largest module peak (:func:`module_peaks`). Among the splits within
-    ``tolerance`` of that optimum, the one with the most even numbers of
-    blocks per module (the peak often leaves some modules free)."""
-    n = len(costs.paths)
-    if not 1 <= k <= n:
-        raise ValueError(f'cannot cut {n} blocks into {k} modules')
-    w = max(int(costs.window), 1)
-    peak = _peak_fn(costs)
-    bp = _prefix([0. if is_stem(p) else 1. for p in costs.paths])
-    best, ends = _minimax_ends(n, k, w, peak)
-    limit = best * (1 + tolerance)
-    _, even = _minimax_ends(n, k, w, lambda first, prev, end, last: bp[end + 1] - bp[prev + 1],
-                            lambda first, prev, end, last: peak(first, prev, end, last) <= limit)
-    return (even or ends)[:-1]
-
-
-@dataclass(frozen=True)
-class BudgetFit:
-    """The answer to a memory budget: ``ends`` (module ends, the last is the
-    last block) of the smallest K that fits and its ``peak``, or, when
-    nothing fits (``ends`` None), the ``lowest`` peak any split reaches
-    and that split's ``lowest_ends``."""
-    ends: Optional[List[int]]
-    peak: float
-    lowest: float
-    lowest_ends: List[int]
-
-
-def fewest_modules_within(costs: PeakCosts, budget: float) -> BudgetFit:
-    """The smallest K whose peak-balanced split's :func:`predicted_peak` is
-    within ``budget`` bytes. The heads' own tensors add over modules, so the
-    search starts at the K that fits without them (exact, breadth-first) and
-    checks the predicted peak of each K from there."""
-    n = len(costs.paths)
-    w = max(int(costs.window), 1)
-    peak = _peak_fn(costs)
-    lowest, lowest_ends = _lowest_ends(n, w, peak)
-    lowest_total = predicted_peak(costs, lowest_ends)
-    first = _fewest_ends(n, w, lambda *a: costs.static + peak(*a), budget)
-    if first is not None:
-        for k in range(len(first), n + 1):
-            for tolerance in (0.01, 0.):  # the even split near the optimum, else the optimum
-                ends = peak_balanced_indices(costs, k, tolerance) + [n - 1]
-                total = predicted_peak(costs, ends)
-                if total <= budget:
-                    return BudgetFit(ends, total, lowest_total, lowest_ends)
-                lowest_total = min(lowest_total, total)
-    return BudgetFit(None, float('inf'), lowest_total, lowest_ends)
-
-
-@SPLITS.register_module(name='memory')
-def memory_split(req) -> List[str]:
-    """The lowest largest module peak of a training step (the request's
-    measured ``peak_costs``; the constructor measures them)."""
-    if req.peak_costs is None:
-        raise ValueError(
-            "split='memory' balances the measured peak of a training step, which the optim "
-            'wrapper constructor (LocalLearningOptimWrapperConstructor) measures before it '
-            'builds the learner, at local.memory_batch=dict(batch_size=..., input_size=(H, W)); '
-            "without it use split='activations' (equal activation memory of the blocks) or "
-            'explicit local.boundaries')
-    return [req.candidates[i] for i in peak_balanced_indices(req.peak_costs(req.paths), req.k)]
 
 
 # -------------------------------------------------------------- measurement
@@ -472,88 +321,3 @@ def optimizer_state_ratio(optimizer_cfg: dict) -> float:
     state = optimizer.state.get(p, {})
     return float(sum(v.numel() for v in state.values()
                      if isinstance(v, torch.Tensor) and v.shape == p.shape)) / p.numel()
-
-
-# --------------------------------------------------------------- build time
-def _mb(value: float) -> str:
-    return f'{value / MB:.1f} MB'
-
-
-def resolve_measured_split(model: nn.Module, cfg, optimizer: Optional[dict] = None
-                           ) -> LocalConfig:
-    """``split='memory'`` and ``memory_budget`` at build time: measure one
-    training step at ``local.memory_batch`` on the model's device and return
-    the config with the chosen explicit boundaries (other configs unchanged).
-    ``optimizer``: the optimizer config, whose state counts in the budget.
-
-    In a distributed run every rank measures (SyncBN needs them all) and
-    rank 0's choice is taken by all.
-    """
-    cfg = LocalConfig.parse(cfg)
-    if not cfg.measures_peaks or cfg.boundaries is not None:
-        return cfg
-    if cfg.memory_batch is None:
-        what = 'memory_budget' if cfg.memory_budget is not None else "split='memory'"
-        raise LocalConfigError(
-            f'local.{what} measures a training step: give its batch, '
-            'local.memory_batch=dict(batch_size=<train_dataloader.batch_size>, '
-            "input_size=(H, W) of the training crop); or use split='activations' (the "
-            "probe's activation memory), 'blocks', or explicit boundaries")
-    if cfg.memory_budget is None and cfg.num_modules is None:
-        raise LocalConfigError("local.split='memory' needs num_modules (K) or a memory_budget")
-    backbone = model.get_submodule(cfg.backbone)
-    adapter = build_target_adapter(model, cfg.task)
-    hw = training_input_size(model, backbone, cfg.memory_batch.input_size)
-    data = synthetic_training_batch(model, adapter.task,
-                                    cfg.num_classes or adapter.num_classes(model),
-                                    cfg.memory_batch.batch_size, hw)
-    state = optimizer_state_ratio(optimizer) if optimizer is not None else 0.
-    costs = measure_peak_costs(model, data['inputs'], data['data_samples'], cfg, state)
-    n = len(costs.paths)
-    where = f'batch {cfg.memory_batch.batch_size} x {hw[0]}x{hw[1]} on {data["inputs"].device}'
-    if cfg.memory_budget is None:
-        boundaries = resolve_boundaries(model, cfg.num_modules, split='memory',
-                                        backbone_path=cfg.backbone,
-                                        peak_costs=lambda paths: costs)
-        ends = [costs.paths.index(b) for b in boundaries] + [n - 1]
-        why = f"split='memory', K={len(ends)}"
-    else:
-        fit = fewest_modules_within(costs, cfg.memory_budget)
-        if fit.ends is None:
-            raise LocalConfigError(
-                f'local.memory_budget={_mb(cfg.memory_budget)} cannot be met: the lowest '
-                f'predicted peak of any split is {_mb(fit.lowest)} '
-                f'(K={len(fit.lowest_ends)}, {where}; parameters, buffers and optimizer state '
-                f'{_mb(costs.static)}). Raise the budget to at least that, or lower '
-                'train_dataloader.batch_size and memory_batch.batch_size with it')
-        ends = fit.ends
-        boundaries = [costs.paths[e] for e in ends[:-1]]
-        why = f'memory_budget={_mb(cfg.memory_budget)}: smallest K={len(ends)} that fits'
-    if is_distributed() and get_world_size() > 1:
-        box = [boundaries]
-        broadcast_object_list(box, src=0)
-        boundaries = box[0]
-        ends = [costs.paths.index(b) for b in boundaries] + [n - 1]
-    peaks = module_peaks(costs, ends)
-    print_log(f'local split measured at {where} ({why}): predicted step peak '
-              f'{_mb(predicted_peak(costs, ends))}, module peaks '
-              f"{' / '.join(f'{p / MB:.0f}' for p in peaks)} MB; boundaries {boundaries}",
-              logger='current')
-    return dataclasses.replace(cfg, num_modules=None, boundaries=tuple(boundaries))
-
-
-def compare_splits(costs: PeakCosts, splits: Dict[str, Sequence[str]]) -> Dict[str, dict]:
-    """Module peaks and the predicted step peak of named splits (boundary
-    lists), with the peak-balanced split of the same K as the first one
-    added as ``'peak-balanced'`` (what ``split='memory'`` would choose)."""
-    n = len(costs.paths)
-    splits = dict(splits)
-    if splits:
-        k = len(next(iter(splits.values()))) + 1
-        splits['peak-balanced'] = [costs.paths[i] for i in peak_balanced_indices(costs, k)]
-    out = {}
-    for name, bounds in splits.items():
-        ends = [costs.paths.index(b) for b in bounds] + [n - 1]
-        out[name] = dict(boundaries=list(bounds), module_peaks=module_peaks(costs, ends),
-                         predicted_peak=predicted_peak(costs, ends))
-    return out

@@ -13,11 +13,14 @@ class _Stop(Exception):
     pass
 
 
-def build_local(model, local: dict, lr: float = 0.1, **kwargs):
-    """The local-learning optim wrapper of ``model`` (SGD, momentum 0.9)."""
+def build_local(model, local: dict, lr: float = 0.1, optimizer: Optional[dict] = None,
+                **kwargs):
+    """The local-learning optim wrapper of ``model`` (``optimizer``, default
+    SGD with momentum 0.9)."""
     cfg = dict(type='LocalLearningOptimWrapper',
                constructor='LocalLearningOptimWrapperConstructor',
-               optimizer=dict(type='SGD', lr=lr, momentum=0.9), local=local, **kwargs)
+               optimizer=optimizer or dict(type='SGD', lr=lr, momentum=0.9), local=local,
+               **kwargs)
     return build_optim_wrapper(model, cfg)
 
 
