@@ -287,7 +287,6 @@ def diff(before, after):
         new = {k: _where(v) for k, v in entries.items() if k not in old}
         if new:
             added[reg] = new
-    import mmlocal.utils.compat as compat
     return dict(
         changed=changed, registered=added,
         flags={k: (v, after['flags'][k]) for k, v in before['flags'].items()
@@ -295,71 +294,66 @@ def diff(before, after):
         environ=sorted(k for k in set(before['environ']) | set(after['environ'])
                        if before['environ'].get(k) != after['environ'].get(k)),
         meta_path=[type(f).__name__ for f in sys.meta_path if id(f) not in before['meta_path']],
-        safe=sorted(set(after['safe']) - set(before['safe'])),
-        torchvision_schema=compat._torchvision_lib is not None)
+        safe=sorted(set(after['safe']) - set(before['safe'])))
 '''
 
-_WITH_TOOLBOXES = _SNAPSHOT + r'''
+_PROBE = _SNAPSHOT + r'''
 import importlib.util
+fresh = dict(meta_path=[id(f) for f in sys.meta_path],
+             safe=set(_where(g) for g in torch.serialization.get_safe_globals()))
+# 1. the shims import mmlocal applies first (utils/compat.py, loaded alone)
 spec = importlib.util.spec_from_file_location('shims', sys.argv[1])
 shims = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(shims)
-shims.apply()  # the documented shims, so that the toolboxes import as under mmlocal
+shims.apply()
+applied = dict(
+    meta_path=[type(f).__name__ for f in sys.meta_path if id(f) not in fresh['meta_path']],
+    safe=sorted(set(g[1] if isinstance(g, tuple) else _where(g)
+                    for g in torch.serialization.get_safe_globals()) - fresh['safe']),
+    torchvision_schema=shims._torchvision_lib is not None)
+# 2. the toolboxes as mmlocal imports them, then mmlocal: its own changes
 import numpy, torchvision, mmcv, mmengine.runner, mmengine.optim, mmengine.hooks
 import mmengine.model, mmengine.dataset, mmengine.evaluator, mmengine.visualization
-import mmpretrain.models, mmpretrain.datasets  # what mmlocal imports
+import mmpretrain.models, mmpretrain.datasets
 before = snapshot()
 import mmlocal
-print(json.dumps(diff(before, snapshot())))
+print(json.dumps(dict(shims=applied, own=diff(before, snapshot()))))
 '''
-
-_ALONE = _SNAPSHOT + r'''
-before = snapshot()
-import mmlocal
-print(json.dumps(diff(before, snapshot())))
-'''
-
-
-def _run_probe(code: str, *args: str) -> dict:
-    import json
-    out = subprocess.run([sys.executable, '-c', code, *args], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_import_changes_only_what_the_architecture_doc_lists():
     """A fresh interpreter: ``import mmlocal`` (docs/architecture.md, "What
-    `import mmlocal` changes") registers mmlocal's classes into mmengine's
-    root registries, allow-lists the checkpoint globals, defines
-    torchvision's op schemas only where its extension does not load, turns
-    mmpretrain's multimodal models off only with transformers >= 5, and
-    changes nothing else: no attribute of torch, torchvision, numpy,
-    mmengine, mmcv or the toolboxes is replaced, no flag, environment
-    variable or toolbox registry changes."""
+    `import mmlocal` changes") applies its shims, which allow-list the
+    checkpoint globals, define torchvision's op schemas only where its
+    extension does not load and turn mmpretrain's multimodal models off
+    only with transformers >= 5; and, the toolboxes imported, it registers
+    mmlocal's classes into mmengine's root registries and changes nothing
+    else: no attribute of torch, torchvision, numpy, mmengine, mmcv or the
+    toolboxes is replaced, no flag, environment variable, import hook or
+    toolbox registry changes."""
+    import json
     doc = open(osp.join(ROOT, 'docs', 'architecture.md')).read()
     assert 'What `import mmlocal` changes' in doc
-    # 1. with the toolboxes already imported (after the shims): mmlocal's own changes
-    own = _run_probe(_WITH_TOOLBOXES, osp.join(ROOT, 'mmlocal', 'utils', 'compat.py'))
+    out = subprocess.run([sys.executable, '-c', _PROBE,
+                          osp.join(ROOT, 'mmlocal', 'utils', 'compat.py')],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+
+    shims = result['shims']
+    assert shims['torchvision_schema'] == (not compat._torchvision_extension_loads())
+    multimodal = ['_MultimodalOff'] if compat._transformers_major() >= 5 else []
+    assert shims['meta_path'] == multimodal
+    assert set(shims['safe']) == {_qualname(g) for g in compat.checkpoint_safe_globals()}
+
+    own = result['own']
     # re-applying the allow-list rebuilds torch's set of safe globals; nothing else
     assert own['changed'] == ['torch._weights_only_unpickler._marked_safe_globals_set']
     assert own['flags'] == {} and own['environ'] == [] and own['meta_path'] == []
+    assert own['safe'] == []
     assert own['registered'], 'mmlocal registered nothing'
     for reg, entries in own['registered'].items():
         assert reg.startswith('root.'), (reg, entries)  # mmengine's root registries only
         for name, where in entries.items():
             assert where.startswith('mmlocal.'), (reg, name, where)
     assert 'LocalLearningOptimWrapper' in own['registered']['root.optim_wrapper']
-
-    # 2. alone, in a fresh interpreter: the shims' decisions
-    alone = _run_probe(_ALONE)
-    assert alone['torchvision_schema'] == (not compat._torchvision_extension_loads())
-    multimodal = ['_MultimodalOff'] if compat._transformers_major() >= 5 else []
-    assert [f for f in alone['meta_path'] if f == '_MultimodalOff'] == multimodal
-    allowed = {_qualname(g) for g in compat.checkpoint_safe_globals()}
-    added = set(alone['safe'])
-    assert allowed <= added
-    # the rest: torch's own, which torch adds when its submodules (DTensor, dynamo) import
-    assert all(s.startswith('torch.') for s in added - allowed), added - allowed
-    # (flags and environment: the first run; here the toolboxes' own imports change
-    # some, e.g. cv2 sets LD_LIBRARY_PATH and sympy adds a warnings filter)
