@@ -20,11 +20,12 @@ def test_optimizer_state_is_measured(optimizer, state):
 @pytest.mark.parametrize('hilo', [None, dict(cascade=2)])
 def test_measured_peaks_predict_the_real_step(hilo):
     """PeakCosts on a real CIFAR batch: the graph bytes are what the allocator
-    holds after a training forward, the predicted largest module peak is the
-    real step's peak within 25%, and the peak-balanced split's real peak is
-    not above the equal-blocks split's."""
+    holds after a training forward, the predicted step peak is the real
+    step's within 15% (measured here: 26.0 / 26.0 MB, with HiLo k=2 36.0 /
+    38.0 MB), and the peak-balanced split's real peak is not above the
+    equal-blocks split's (42.5 and 55.2 MB)."""
     model = build_classifier(depth=20)
-    batch = cifar_batch(64)
+    batch = cifar_batch(32)
     data = model.data_preprocessor(batch, True)
     local = dict(method=dict(type='InfoPro'), hilo=hilo)
     state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -50,5 +51,5 @@ def test_measured_peaks_predict_the_real_step(hilo):
     real_best, _ = step_peak(model, batch, dict(boundaries=best, **local), sgd)
     real_blocks, _ = step_peak(model, batch, dict(boundaries=blocks, **local), sgd)
     ends = cuts + [len(costs.paths) - 1]
-    assert predicted_peak(costs, ends) == pytest.approx(real_best, rel=0.25)
+    assert predicted_peak(costs, ends) == pytest.approx(real_best, rel=0.15)
     assert real_best <= real_blocks * 1.02
