@@ -57,31 +57,31 @@ def resolve_measured_split(model: nn.Module, cfg, optimizer: Optional[dict] = No
     costs = measure_peak_costs(model, data['inputs'], data['data_samples'], cfg, state)
     n = len(costs.paths)
     where = f'batch {cfg.memory_batch.batch_size} x {hw[0]}x{hw[1]} on {data["inputs"].device}'
+    refusal = None
     if cfg.memory_budget is None:
         boundaries = resolve_boundaries(model, cfg.num_modules, split='memory',
                                         backbone_path=cfg.backbone,
                                         peak_costs=lambda paths: costs)
-        ends = [costs.paths.index(b) for b in boundaries] + [n - 1]
-        why = f"split='memory', K={len(ends)}"
+        why = "split='memory'"
     else:
         fit = fewest_modules_within(costs, cfg.memory_budget)
+        boundaries = [costs.paths[e] for e in fit.ends[:-1]] if fit.ends is not None else None
+        why = f'memory_budget={_mb(cfg.memory_budget)}: the smallest K that fits'
         if fit.ends is None:
-            raise LocalConfigError(
-                f'local.memory_budget={_mb(cfg.memory_budget)} cannot be met: the lowest '
-                f'predicted peak of any split is {_mb(fit.lowest)} '
-                f'(K={len(fit.lowest_ends)}, {where}; parameters, buffers and optimizer state '
-                f'{_mb(costs.static)}). Raise the budget to at least that, or lower '
-                'train_dataloader.batch_size and memory_batch.batch_size with it')
-        ends = fit.ends
-        boundaries = [costs.paths[e] for e in ends[:-1]]
-        why = f'memory_budget={_mb(cfg.memory_budget)}: smallest K={len(ends)} that fits'
-    if is_distributed() and get_world_size() > 1:
-        box = [boundaries]
+            refusal = (f'local.memory_budget={_mb(cfg.memory_budget)} cannot be met: the lowest '
+                       f'predicted peak of any split is {_mb(fit.lowest)} '
+                       f'(K={len(fit.lowest_ends)}, {where}; parameters, buffers and optimizer '
+                       f'state {_mb(costs.static)}). Raise the budget to at least that, or lower '
+                       'train_dataloader.batch_size and memory_batch.batch_size with it')
+    if is_distributed() and get_world_size() > 1:  # rank 0's decision, refusal included
+        box = [(boundaries, refusal)]
         broadcast_object_list(box, src=0)
-        boundaries = box[0]
-        ends = [costs.paths.index(b) for b in boundaries] + [n - 1]
+        boundaries, refusal = box[0]
+    if refusal is not None:
+        raise LocalConfigError(refusal)
+    ends = [costs.paths.index(b) for b in boundaries] + [n - 1]
     peaks = module_peaks(costs, ends)
-    print_log(f'local split measured at {where} ({why}): predicted step peak '
+    print_log(f'local split measured at {where} ({why}, K={len(ends)}): predicted step peak '
               f'{_mb(predicted_peak(costs, ends))}, module peaks '
               f"{' / '.join(f'{p / MB:.0f}' for p in peaks)} MB; boundaries {boundaries}",
               logger='current')
