@@ -14,7 +14,7 @@ import os.path as osp
 import pytest
 import torch
 
-from mmlocal.testing import build_classifier, cifar_batch, free_port
+from mmlocal.testing import build_classifier, build_local, cifar_batch, free_port
 
 from mmlocal.local import LocalLearner
 
@@ -112,6 +112,17 @@ def train(name: str, rank: int = 0, world: int = 1):
     return init, _state(base)
 
 
+def memory_split() -> list:
+    """split='memory' measured when the optim wrapper is built: every rank
+    measures, rank 0's boundaries are taken."""
+    model = build_classifier(depth=20)
+    build_local(model, dict(num_modules=3, split='memory', method=dict(type='DGL'),
+                            memory_batch=dict(batch_size=8, input_size=(32, 32))))
+    learner = LocalLearner.of(model)
+    learner.remove()
+    return learner.boundaries
+
+
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     import torch.distributed as dist
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank),
@@ -119,6 +130,7 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group('gloo', timeout=datetime.timedelta(seconds=120))
     try:
+        torch.save(memory_split(), osp.join(out_dir, f'memory.rank{rank}.pth'))
         for name in CASES:
             torch.save(train(name, rank, world), osp.join(out_dir, f'{name}.rank{rank}.pth'))
     finally:
@@ -172,3 +184,10 @@ def test_two_processes_equal_one_with_double_batch(name, dist_results):
         else:
             assert torch.equal(got[k], ref[k]), k
     assert _flat(step, floats).abs().max() > 1e-2  # training moved the weights
+
+
+@pytest.mark.slow  # the 2-process fixture
+@pytest.mark.dist
+def test_memory_split_is_rank_0s_on_every_rank(dist_results):
+    ranks = [torch.load(osp.join(dist_results, f'memory.rank{r}.pth')) for r in range(WORLD)]
+    assert ranks[0] == ranks[1] == memory_split() and len(ranks[0]) == 2
