@@ -32,7 +32,9 @@ from mmengine.logging import MessageHub
 from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, DefaultOptimWrapperConstructor, OptimWrapper
 
+from mmlocal.analysis import resolve_measured_split
 from mmlocal.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
+from mmlocal.utils.mmengine_adapter import count_iteration
 from .grad_sync import GradientSynchronizer
 
 
@@ -90,7 +92,7 @@ class LocalLearningMixin:
         if loss is not None:
             self.backward(self.scale_loss(loss))
         else:  # a pipeline stage without the task loss: still one iteration
-            self._inner_count += 1
+            count_iteration(self)
         log_vars = self.finish_local_step()
         if self.should_update():
             self.sync_gradients()
@@ -216,7 +218,9 @@ class LocalLearningOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         old = LocalLearner.of(base)
         if old is not None:
             old.remove()
-        learner = LocalLearner(base, self.local_cfg)
+        # split='memory' / memory_budget: measured here, explicit boundaries for the learner
+        local = resolve_measured_split(base, self.local_cfg, self.optimizer_cfg)
+        learner = LocalLearner(base, local)
         wrapper = super().__call__(_ModelAndHeads(base, learner))
         wrapper.bind(learner)
         if learner.cfg.pipeline is not None:

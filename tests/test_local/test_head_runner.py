@@ -1,8 +1,10 @@
-"""Patch feature fusion: equals an explicit loop over patches."""
+"""Running a local head: the plain path (``run_head``) and patch feature
+fusion (``run_head_patched``), which equals an explicit loop over patches."""
 import pytest
 import torch
 
-from mmlocal.local.head_runner import patch_slices, run_head_patched
+from mmlocal.local.head_runner import (check_patch_grid, frozen_norm_stats, patch_slices,
+                                       run_head, run_head_patched)
 from mmlocal.local.targets import LocalTargets
 from mmlocal.registry import MODELS
 
@@ -127,3 +129,56 @@ def test_pff_gradient_reaches_the_leaf_behind_a_view():
     view = tokens.transpose(1, 2).reshape(4, 16, 8, 8)
     run_head_patched(head, view, targets, (32, 32), 1.0, lambda l: l.backward(), 2)
     torch.testing.assert_close(tokens.grad, want, rtol=1e-4, atol=1e-7)
+
+
+def test_run_head_backpropagates_the_weighted_sum_and_returns_the_losses():
+    """One backward of weight x (sum of the head's losses); the returned
+    losses are the unweighted terms, detached."""
+    head, targets = _head('infopro'), _targets((8, 8))
+    feat = torch.randn(4, 16, 8, 8, requires_grad=True)
+    seen = []
+
+    def backward(loss):
+        seen.append(loss.detach())
+        loss.backward()
+
+    losses = run_head(head, feat, targets, (8, 8), 0.25, backward)
+    assert set(losses) == {'loss_cls', 'loss_recon'} and not any(
+        v.requires_grad for v in losses.values())
+    want = head.loss(head(feat.detach(), (8, 8)), targets)
+    torch.testing.assert_close(losses['loss_recon'], want['loss_recon'])
+    torch.testing.assert_close(seen[0], 0.25 * sum(want.values()))
+    ref = feat.detach().clone().requires_grad_()
+    (0.25 * sum(head.loss(head(ref, (8, 8)), targets).values())).backward()
+    torch.testing.assert_close(feat.grad, ref.grad)
+
+
+@pytest.mark.parametrize('size, n, out', [(8, 2, 32), (9, 2, 36), (7, 3, 28), (5, 5, 5)])
+def test_patch_slices_cover_the_map_in_near_equal_pieces(size, n, out):
+    pieces = patch_slices(size, n, out)
+    assert len(pieces) == n
+    assert pieces[0][0].start == 0 and pieces[-1][0].stop == size
+    assert pieces[0][1].start == 0 and pieces[-1][1].stop == out
+    for (f, o), (f2, o2) in zip(pieces, pieces[1:]):
+        assert f.stop == f2.start and o.stop == o2.start
+    lengths = [f.stop - f.start for f, _ in pieces]
+    assert max(lengths) - min(lengths) <= 1
+    for f, o in pieces:  # the output slice covers the feature slice's region
+        assert o.start == round(f.start * out / size) and o.stop == round(f.stop * out / size)
+
+
+def test_patch_grid_larger_than_the_map_is_refused():
+    with pytest.raises(ValueError, match='use pff.patches <= 3'):
+        check_patch_grid(4, (3, 5), 'backbone.layer3.0')
+    check_patch_grid(3, (3, 5), 'backbone.layer3.0')
+
+
+def test_frozen_norm_stats_restores_running_statistics():
+    bn = torch.nn.BatchNorm2d(4).train()
+    bn(torch.randn(8, 4, 3, 3))  # statistics away from their init
+    saved = {k: v.clone() for k, v in bn.state_dict().items()}
+    with frozen_norm_stats(bn):
+        bn(torch.randn(8, 4, 3, 3) * 5 + 2)
+        assert not torch.equal(bn.running_mean, saved['running_mean'])
+    for k, v in bn.state_dict().items():
+        assert torch.equal(v, saved[k]), k
