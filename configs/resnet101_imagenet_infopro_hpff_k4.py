@@ -24,6 +24,7 @@ _base_ = './resnet101_imagenet_infopro_k4.py'
 optim_wrapper = dict(
     local=dict(
         method=dict(decoder=dict(_delete_=True, type='HPFFImageNetDecoder', ratio=16)),
+        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
         hilo=dict(cascade=2, independent=False, cascade_weight=1.0),
         pff=dict(patches=2, variant='output'),
     ))

@@ -30,6 +30,7 @@ optim_wrapper = dict(
         num_modules=17,
         stem='merged',
         method=dict(type='DGL', classifier=dict(type='AuxNet34Classifier')),
+        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
         hilo=dict(cascade=3, independent_weight=0.001, cascade_weight=0.999,
                   first_independent=False),
         mlaan=dict(momentum=0.995, ema='all', path='cascade', table='mlaan'),

@@ -34,6 +34,7 @@ optim_wrapper = dict(
             task_weights=(0.75, 0.75),
             classifier=dict(type='ImageNetAuxClassifier', widths=(256, 256, 512, 2048)),
             decoder=dict(type='HPFFImageNetDecoder', ratio=16)),
+        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
         hilo=dict(cascade=2, independent=False, cascade_weight=1.0),
         pff=dict(patches=2, variant='output'),
     ))
