@@ -352,3 +352,18 @@ def test_format_lists_every_module():
     for m in range(1, 17):
         assert f'| m{m} |' in text
     assert 'local.m3.cascade' in text and 'm1..m3' in text and 'quadrant n=2' in text
+
+
+def test_stage_schedule_needs_a_stage_and_stays_on_the_schedule():
+    """``schedule='stage'`` reads the stage from the boundary path; a head on
+    the stem (stem='module') has none, and r > 1 (few segments) would give
+    negative weights: both refused with the fix named."""
+    paths = blocks(32)
+    ip = dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.))
+    with pytest.raises(ValueError, match=r"backbone\.stem.*schedule='index'"):
+        build_plan(paths[:-1], ip, schedule='stage')
+    with pytest.raises(ValueError, match=r'layer2\.4 at r = 2/1 > 1'):
+        build_plan(['backbone.stem', 'backbone.layer2.4', 'backbone.layer3.3'], ip,
+                   stem='merged', schedule='stage')
+    # DGL is not scheduled: any split is fine
+    build_plan(paths[:-1], dict(type='DGL'), schedule='stage').check_supervised()
