@@ -33,9 +33,11 @@ K=16; cross-entropy, 1c2f, feature dim 128, ixx 5 -> 0, ixy 0.5 -> 0,
   every window: 2, 3, 4, ..., 4, 3, 2 times; the stem once):
   ``bn_updates='per-path'``.
 
-``tests/test_local/test_plan.py`` checks this plan against the loop written
-out from the code, ``tests/test_configs/test_infopro_mlaan.py`` the lambda
-table and the EMA branch. The paper's frozen EMA branch:
+``tests/data/golden/infopro_mlaan.pt`` pins one training step to the authors'
+own code (every loss, gradient and update; ``test_configs/test_golden.py``),
+``tests/test_local/test_plan.py`` the plan to the loop written out from the
+code, ``tests/test_configs/test_infopro_mlaan.py`` the lambda table and the
+EMA branch. The paper's frozen EMA branch:
 ``--cfg-options optim_wrapper.local.mlaan.ema_branch=frozen``; HPFF's segment
 indexing of lambda (r = i / 14): ``optim_wrapper.local.schedule=index``.
 """

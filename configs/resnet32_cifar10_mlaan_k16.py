@@ -29,8 +29,10 @@ k=2 file); ``stem='merged'`` (§1.1: the stem is in no segment):
 * BN running statistics as often as that loop runs each block (x path plus
   every window: 2, 3, ..., 3, 2 times; the stem once): ``bn_updates='per-path'``.
 
-``tests/test_local/test_plan.py`` checks the plan against the loop written
-out from the code. The k=3 variants: ``resnet32_cifar10_dgl_mlaan_k16.py``
+``tests/data/golden/mlaan.pt`` pins one training step to the authors' own
+code (every loss, gradient and update; ``test_configs/test_golden.py``),
+``tests/test_local/test_plan.py`` the plan to the loop written out from the
+code. The k=3 variants: ``resnet32_cifar10_dgl_mlaan_k16.py``
 (``resnetDGLbin.py``), ``resnet32_cifar10_infopro_mlaan_k16.py``
 (``resnetInfoProbin.py``).
 """

@@ -1,7 +1,8 @@
 """One training step equals the authors' own code, gradient for gradient.
 
-Four configs: InfoPro+HPFF, InfoPro (Contrast) and DGL+MLAAN
-(``../shared/reference/golden``), InfoPro+MLAAN (``tests/data/golden``).
+Five configs: InfoPro+HPFF, InfoPro (Contrast) and DGL+MLAAN
+(``../shared/reference/golden``), InfoPro+MLAAN and the standalone MLAAN
+(``tests/data/golden``).
 
 The fixtures (``../shared/reference/golden``, see its README) hold what the
 authors' public code computes for one step of a config from given weights
@@ -18,9 +19,10 @@ from mmlocal.testing.golden import (GOLDEN_DIR, REPO_GOLDEN_DIR, golden_step, gr
                                     load_golden, loss_errors, update_errors)
 
 # ../shared/reference/golden (CI has it beside the checkout), and the
-# InfoPro+MLAAN fixture made for mmlocal (tests/data/golden/README.md)
+# InfoPro+MLAAN and MLAAN fixtures made for mmlocal (tests/data/golden/README.md)
 FIXTURES = [(GOLDEN_DIR, 'infopro_hpff.pt'), (GOLDEN_DIR, 'infopro_contrast.pt'),
-            (GOLDEN_DIR, 'dgl_mlaan.pt'), (REPO_GOLDEN_DIR, 'infopro_mlaan.pt')]
+            (GOLDEN_DIR, 'dgl_mlaan.pt'), (REPO_GOLDEN_DIR, 'infopro_mlaan.pt'),
+            (REPO_GOLDEN_DIR, 'mlaan.pt')]
 
 
 @pytest.fixture(scope='module', params=FIXTURES, ids=[name for _, name in FIXTURES])
