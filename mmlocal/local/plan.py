@@ -197,7 +197,8 @@ class LocalPlan:
         lines.append('total loss weight per module: '
                      + ' '.join(f'm{m + 1}={t:.4g}' for m, t in enumerate(totals)))
         if any(n > 1 for n in self.passes):
-            lines.append("the authors' loop runs each module's blocks (bn_updates='per-path'): "
+            lines.append("forward passes of each module's blocks in the authors' loop (its BN "
+                         "updates; bn_updates='per-path' reproduces them): "
                          + ' '.join(f'm{m + 1}={n}x' for m, n in enumerate(self.passes)))
         return '\n'.join(lines)
 
