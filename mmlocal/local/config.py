@@ -192,12 +192,16 @@ class MLAANConfig(_Section):
     ema: str = 'all'  # 'all' modules, or the 'last' only (the authors' CIFAR code)
     path: str = 'cascade'  # heads that get the copies: 'cascade' (code) or 'independent'
     table: str = 'auto'  # 'auto' | 'mlaan' (the authors' tables, required) | 'rule'
+    # 'frozen' EMA branches (the paper, resnetDGLbin.py) or 'trained' by the
+    # optimizer too (resnetInfoProbin.py never freezes them)
+    ema_branch: str = 'frozen'
 
     def _checked(self, where):
         return dataclasses.replace(
             self,
             momentum=_number(self.momentum, f'{where}.momentum', low=0, high=1, high_open=True),
             ema=_choice(self.ema, ('all', 'last'), f'{where}.ema'),
+            ema_branch=_choice(self.ema_branch, ('frozen', 'trained'), f'{where}.ema_branch'),
             path=_choice(self.path, ('cascade', 'independent'), f'{where}.path'),
             table=_choice(self.table, ('auto', 'mlaan', 'rule'), f'{where}.table'))
 
@@ -284,6 +288,12 @@ class LocalConfig:
     task: Optional[str] = None
     backbone: str = 'backbone'
     stem: str = 'module'  # 'module' (InfoPro: the stem is a module) | 'merged' (HPFF/MLAAN)
+    # schedule position r of each module: 'index' (module or segment index / (K-2)) |
+    # 'stage' (backbone stage / (S-2): MLAAN's resnetInfoProbin.py); see plan.py
+    schedule: str = 'index'
+    # BN running statistics per step: 'once' | 'per-path' (as often as the authors'
+    # HiLo/MLAAN loops run each block: momentum 1-(1-m)^n, n from the plan)
+    bn_updates: str = 'once'
     probe_size: Optional[Tuple[int, int]] = None
     num_classes: Optional[int] = None
     check_finite: bool = True
@@ -343,6 +353,10 @@ class LocalConfig:
             _bool(cfg['check_finite'], f'{where}.check_finite')
         if 'stem' in cfg:
             _choice(cfg['stem'], ('module', 'merged'), f'{where}.stem')
+        if 'schedule' in cfg:
+            _choice(cfg['schedule'], ('index', 'stage'), f'{where}.schedule')
+        if 'bn_updates' in cfg:
+            _choice(cfg['bn_updates'], ('once', 'per-path'), f'{where}.bn_updates')
         if 'backbone' in cfg and not isinstance(cfg['backbone'], str):
             raise LocalConfigError(f'{where}.backbone must be a module path string')
         return cls(**cfg)

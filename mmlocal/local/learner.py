@@ -23,6 +23,7 @@ from mmengine.logging import print_log
 
 from mmlocal.models.heads.leap_head import LeapAugmentedHead
 from mmlocal.structures import FeatureInfo, TaskInfo
+from .bn_updates import per_path_momentum, restore_momentum
 from .config import LocalConfig
 from .head_runner import check_patch_grid
 from .plan import HeadPlan, build_head, plan_for
@@ -91,7 +92,7 @@ class LocalLearner(nn.Module):
                 'with_cp=False; local.recompute keeps only module inputs instead')
         self.plan = plan_for(boundaries, paths, getattr(backbone, 'depth', None), cfg.method,
                              hilo=_section(cfg.hilo), pff=_section(cfg.pff),
-                             mlaan=_section(cfg.mlaan), stem=cfg.stem)
+                             mlaan=_section(cfg.mlaan), stem=cfg.stem, schedule=cfg.schedule)
         self.plan.check_supervised()
         self.heads = nn.ModuleDict()  # independent heads, by module name
         self.cascade_heads = nn.ModuleDict()
@@ -103,6 +104,9 @@ class LocalLearner(nn.Module):
             head = build_head(hp, feat, self.task, model, leap_feat)
             (self.heads if hp.kind == 'independent' else self.cascade_heads)[
                 f'm{hp.module + 1}'] = head
+        # after the heads: leap copies keep the live blocks' own momentum
+        self._bn_changes = per_path_momentum(model, paths, boundaries, self.plan.passes) \
+            if cfg.bn_updates == 'per-path' else []
         # blocks of the modules a window may recompute (1..K-2)
         self.module_blocks = module_blocks(paths, boundaries, model) \
             if cfg.recompute and self.plan.reach_back() > 0 else {}
@@ -160,6 +164,8 @@ class LocalLearner(nn.Module):
         for h in self._handles:
             h.remove()
         self._handles = []
+        restore_momentum(self._bn_changes)
+        self._bn_changes = []
         if _LEARNERS.get(self.model) is self:
             del _LEARNERS[self.model]
 

@@ -1,7 +1,7 @@
 """The authors' own numbers for one training step, and mmlocal's step on them.
 
-``../shared/reference/golden/*.pt`` (its README says how they were made) pin a
-config to the gradients, losses and updates that the authors' public code
+``../shared/reference/golden/*.pt`` and ``tests/data/golden/*.pt`` (their
+READMEs say how they were made) pin a config to the gradients, losses and updates that the authors' public code
 computes for one step from given weights and a given batch. ``golden_step``
 runs the same step through the real Runner-built model and optim wrapper;
 ``grad_errors``, ``loss_errors`` and ``update_errors`` apply the fixtures'
@@ -19,6 +19,8 @@ import torch
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 GOLDEN_DIR = os.environ.get('MMLOCAL_GOLDEN_DIR',
                             osp.join(REPO_ROOT, '..', 'shared', 'reference', 'golden'))
+#: fixtures made for mmlocal and kept in the repository (their README says how)
+REPO_GOLDEN_DIR = osp.join(REPO_ROOT, 'tests', 'data', 'golden')
 
 
 @dataclass
@@ -31,9 +33,9 @@ class GoldenStep:
     params_after: Dict[str, Dict[str, torch.Tensor]]  # 'params_after_model' / '_heads'
 
 
-def load_golden(name: str) -> dict:
+def load_golden(name: str, directory: str = GOLDEN_DIR) -> dict:
     """A fixture by file name (``infopro_hpff.pt`` ...)."""
-    return torch.load(osp.join(GOLDEN_DIR, name), weights_only=True)
+    return torch.load(osp.join(directory, name), weights_only=True)
 
 
 def golden_step(fixture: dict, threads: int = 1) -> GoldenStep:

@@ -66,6 +66,13 @@ BAD = [
     (dict(num_modules=4, method=dict(type='PredSim', beta=1.5)), r'method\.beta must be <= 1'),
     # 24. the old AMP flag inside local
     (dict(num_modules=4, amp=True), r"no key 'amp'"),
+    # 25. unknown schedule position
+    (dict(num_modules=4, schedule='stages'), r"schedule must be one of \['index', 'stage'\].*'stage'"),
+    # 26. unknown BN update count
+    (dict(num_modules=4, bn_updates='twice'), r"bn_updates must be one of \['once', 'per-path'\]"),
+    # 27. unknown EMA branch mode
+    (dict(num_modules=4, hilo=dict(cascade=3), mlaan=dict(ema_branch='train')),
+     r"mlaan\.ema_branch must be one of \['frozen', 'trained'\], got 'train'.*'trained'"),
 ]
 
 
