@@ -56,6 +56,10 @@ def _legacy_loader(learner: 'LocalLearner'):
     return hook
 
 
+def _reread_leaps(learner: 'LocalLearner', incompatible_keys) -> None:
+    learner._leaps_synced = False  # loaded copies carry their own ``synced`` flags
+
+
 class LocalLearner(nn.Module):
     """The local heads of ``model`` and the hooks that train them.
 
@@ -107,6 +111,8 @@ class LocalLearner(nn.Module):
         self.module_blocks = module_blocks(paths, boundaries, model) \
             if cfg.recompute and self.plan.reach_back() > 0 else {}
         self._recompute_warned = False
+        self._leaps_synced = False  # _sync_leaps has read the ``synced`` buffers
+        self.register_load_state_dict_post_hook(_reread_leaps)
         self.current_step: Optional[LocalStep] = None
         self.step_factory = LocalStep  # the pipeline swaps in its stage's step
         param = next(model.parameters(), None)
@@ -196,10 +202,14 @@ class LocalLearner(nn.Module):
     def _sync_leaps(self) -> None:
         """Copies take the live blocks' weights at the first armed forward,
         after the Runner's weight init (a ``synced`` buffer keeps resumed
-        copies intact)."""
+        copies intact). The buffers are read once, not every step (a host
+        sync each), and again after a state dict is loaded."""
+        if self._leaps_synced:
+            return
         for h in self.leap_heads():
             if not bool(h.synced):
                 h.sync_from([self.model.get_submodule(p) for p in h.sources])
+        self._leaps_synced = True
 
     def update_ema(self) -> None:
         """MLAAN: EMA copies follow their live blocks once per iteration,

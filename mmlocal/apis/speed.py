@@ -1,0 +1,219 @@
+"""What a training step costs: time, FLOPs, aten ops and host syncs, side by side.
+
+Wall-clock times on a shared machine drift with its load, so configs are
+timed *interleaved*: round after round, one iteration of each config in
+turn, and each config's time is compared with the reference's in the same
+round (the median of those per-round ratios is reported). Counts do not
+drift: aten ops per step and host syncs per step (``aten._local_scalar_dense``,
+what ``.item()``, ``float(t)``, ``bool(t)`` and ``if t:`` dispatch to: on
+CUDA the CPU waits for the GPU there) are counted with a
+``TorchDispatchMode`` inside one ``train_step``; FLOPs with
+``torch.utils.flop_counter``.
+
+An iteration is what the Runner runs: ``train_step``, then the reads of
+mmengine's ``RuntimeInfoHook`` (every logged value) and of ``LocalLossHook``
+(the local losses, one host sync for all).
+"""
+import collections
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Optional, Sequence, Union
+
+import torch
+from mmengine.logging import MessageHub
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from .benchmark import count_flops, machine_info, pick_reference, unique_names
+from .builder import build_model_and_optim_wrapper, load_config
+from .data import fit_preprocessor_size, real_batch, synthetic_batch
+
+#: what ``.item()``, ``float(t)``, ``bool(t)`` and ``if t:`` dispatch to
+HOST_SYNC = torch.ops.aten._local_scalar_dense.default
+
+
+class OpCounter(TorchDispatchMode):
+    """Counts aten ops and host syncs dispatched while active.
+
+    ``where=True`` also records the Python stack of every host sync
+    (``sync_sites``), to find where they come from.
+    """
+
+    def __init__(self, where: bool = False) -> None:
+        super().__init__()
+        self.ops = 0
+        self.syncs = 0
+        self.by_op: Dict[str, int] = collections.Counter()
+        self.where = where
+        self.sync_sites: Dict[str, int] = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops += 1
+        self.by_op[str(func)] += 1
+        if func is HOST_SYNC:
+            self.syncs += 1
+            if self.where:
+                import traceback
+                frames = [f for f in traceback.extract_stack()[:-1]
+                          if '/torch/' not in f.filename][-3:]
+                self.sync_sites[' < '.join(f'{f.filename}:{f.lineno}'
+                                           for f in reversed(frames))] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def runner_mode(optim_wrapper) -> None:
+    """Read local losses after the iteration, as under the Runner with
+    ``LocalLossHook`` (its ``before_train``)."""
+    if hasattr(optim_wrapper, 'defer_local_losses'):
+        optim_wrapper.defer_local_losses(True)
+
+
+def run_iteration(model: torch.nn.Module, optim_wrapper, batch: dict) -> Dict[str, float]:
+    """One iteration as the Runner runs it: ``train_step``, then the host
+    reads of ``RuntimeInfoHook`` (log values) and ``LocalLossHook`` (local
+    losses, checked). Returns every logged value."""
+    outputs = model.train_step(batch, optim_wrapper)
+    hub = MessageHub.get_current_instance()
+    read = {}
+    for key, value in outputs.items():
+        hub.update_scalar(f'train/{key}', value)  # .item() per key, as mmengine
+        read[key] = hub.get_scalar(f'train/{key}').current()
+    pop = getattr(optim_wrapper, 'pop_local_losses', None)
+    losses = pop() if pop is not None else None
+    if losses:
+        read.update(losses.log(hub))
+    return read
+
+
+@dataclass
+class StepCount:
+    """aten ops and host syncs dispatched by one ``train_step``."""
+    ops: int
+    syncs: int
+    by_op: Dict[str, int] = field(default_factory=dict)
+    sync_sites: Dict[str, int] = field(default_factory=dict)
+
+
+def count_step(model: torch.nn.Module, optim_wrapper, batch: dict,
+               where: bool = False) -> StepCount:
+    """Ops and host syncs inside one ``train_step`` (the reads after it, by
+    the hooks, are not part of the step: E2E's happen there too)."""
+    counter = OpCounter(where=where)
+    with counter:
+        outputs = model.train_step(batch, optim_wrapper)
+    hub = MessageHub.get_current_instance()
+    for key, value in outputs.items():
+        hub.update_scalar(f'train/{key}', value)
+    pop = getattr(optim_wrapper, 'pop_local_losses', None)
+    losses = pop() if pop is not None else None
+    if losses:
+        losses.log(hub)
+    return StepCount(counter.ops, counter.syncs, dict(counter.by_op),
+                     dict(counter.sync_sites))
+
+
+def benchmark_speed(paths: Sequence[str],
+                    batch_size: int,
+                    rounds: int = 5,
+                    warmup: int = 1,
+                    device: Union[str, torch.device] = 'cpu',
+                    synthetic: bool = False,
+                    input_size: Optional[Sequence[int]] = None,
+                    reference: str = '_e2e',
+                    seed: int = 0,
+                    cfg_options: Optional[dict] = None,
+                    log: Optional[Callable[[str], None]] = print) -> Dict[str, Any]:
+    """Step time, FLOPs, aten ops and host syncs per step of configs, in one
+    process, every config built once and timed interleaved ``rounds`` times.
+
+    Returns ``machine``, ``settings``, ``configs``, ``reference`` and
+    ``results`` (per config: ``step_time_s`` median, ``time_ratio`` median of
+    the per-round ratios to the reference, ``gflops``, ``ops``, ``syncs``);
+    ``speed_table`` renders it.
+    """
+    device = torch.device(device)
+    log = log or (lambda _: None)
+    names = unique_names(paths)
+    cfgs = [load_config(p, cfg_options) for p in paths]
+    if synthetic and input_size:
+        for cfg in cfgs:
+            fit_preprocessor_size(cfg, input_size)
+    machine = machine_info(device)
+    log('machine: ' + ', '.join(f'{k}={v}' for k, v in machine.items()))
+    runs = []
+    for name, cfg in zip(names, cfgs):
+        batch = synthetic_batch(cfg, batch_size, input_size, seed) if synthetic \
+            else real_batch(cfg, batch_size, seed)
+        torch.manual_seed(seed)
+        model, wrapper = build_model_and_optim_wrapper(cfg, device)
+        runner_mode(wrapper)
+        for _ in range(warmup):
+            run_iteration(model, wrapper, batch)
+        count = count_step(model, wrapper, batch)
+        flops = count_flops(model, wrapper, batch)
+        run_iteration(model, wrapper, batch)  # the counting modes leave caches cold
+        runs.append(dict(name=name, model=model, wrapper=wrapper, batch=batch,
+                         count=count, flops=flops, times=[]))
+        log(f'{name}: {count.ops} aten ops, {count.syncs} host syncs, '
+            f'{flops / 1e9:.2f} GFLOPs per step')
+    ref = pick_reference(names, reference)
+    for r in range(rounds):
+        for run in runs:
+            _sync(device)
+            t0 = time.perf_counter()
+            run_iteration(run['model'], run['wrapper'], run['batch'])
+            _sync(device)
+            run['times'].append(time.perf_counter() - t0)
+        log(f'[round {r + 1}/{rounds}] ' + ', '.join(
+            f"{run['name']} {run['times'][-1]:.3f} s" for run in runs))
+    results = {}
+    for run in runs:
+        ratios = [t / t0 for t, t0 in zip(run['times'], runs[ref]['times'])]
+        results[run['name']] = dict(
+            step_time_s=statistics.median(run['times']),
+            step_times_s=run['times'],
+            time_ratio=statistics.median(ratios),
+            time_ratio_range=[min(ratios), max(ratios)],
+            gflops=run['flops'] / 1e9,
+            ops=run['count'].ops,
+            syncs=run['count'].syncs)
+    hw = tuple(runs[0]['batch']['inputs'][0].shape[-2:])
+    return dict(
+        machine=machine,
+        settings=dict(batch_size=batch_size, rounds=rounds, warmup=warmup, seed=seed,
+                      inputs=f'synthetic {hw}' if synthetic else f'dataset, first {hw}',
+                      cfg_options=cfg_options),
+        configs=dict(zip(names, paths)),
+        reference=names[ref],
+        results=results)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def speed_table(result: Dict[str, Any]) -> str:
+    """Markdown of ``benchmark_speed``'s result."""
+    rows, ref = result['results'], result['reference']
+    m, s = result['machine'], result['settings']
+    hw = m.get('gpu') or f"{m['cpu']}, {m['torch_threads']} torch thread(s)"
+    r0 = rows[ref]
+    lines = [
+        f"Machine: {hw}, torch {m['torch']}, device {m['device']}.  ",
+        f"Batch {s['batch_size']}, inputs {s['inputs']}; {s['warmup']} warm-up "
+        f"iteration(s), then {s['rounds']} rounds of one iteration per config, "
+        'interleaved; time ratio = median over rounds of (config / reference in '
+        'the same round).',
+        '',
+        f'| config | step (s) | time vs {ref} | GFLOPs | FLOPs vs {ref} '
+        f'| aten ops/step | ops vs {ref} | host syncs/step | vs {ref} |',
+        '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"| {name} | {r['step_time_s']:.3f} | {r['time_ratio']:.2f} | {r['gflops']:.2f} | "
+            f"{r['gflops'] / r0['gflops']:.2f} | {r['ops']} | {r['ops'] / r0['ops']:.2f} | "
+            f"{r['syncs']} | {r['syncs'] - r0['syncs']:+d} |")
+    return '\n'.join(lines) + '\n'
+
