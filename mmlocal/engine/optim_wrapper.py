@@ -26,6 +26,7 @@ saved and resumed by mmengine). The constructor picks one from the standard
 ``type``, so ``--amp``'s type swap to ``AmpOptimWrapper`` just works.
 """
 import contextlib
+import inspect
 from collections.abc import Mapping
 from typing import Dict, Optional
 
@@ -243,6 +244,7 @@ class LocalLearningOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         if cfg['type'].startswith('Amp') and not torch.cuda.is_available():
             raise RuntimeError('mixed precision (--amp, optim_wrapper.type=AmpOptimWrapper) '
                                'needs a CUDA GPU and this machine has none: train without --amp')
+        cfg['optimizer'] = _multi_tensor(cfg.get('optimizer'))
         super().__init__(cfg, paramwise_cfg)
         self.local_cfg = dict(local)
 
@@ -259,6 +261,25 @@ class LocalLearningOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             from .pipeline import attach_pipeline
             attach_pipeline(model, learner, wrapper)
         return wrapper
+
+
+def _multi_tensor(optimizer: Optional[dict]) -> Optional[dict]:
+    """The optimizer with ``foreach=True`` unless the config sets ``foreach``.
+
+    Local learning adds tens of small head tensors (ResNet-32 K=16: 105 for
+    DGL's heads beside the model's 100), and torch's per-tensor optimizer
+    loop costs a few ops each (on the CPU, where torch does not pick the
+    multi-tensor path itself; on CUDA it does). The multi-tensor path does
+    the same arithmetic per element: the updates are bit for bit those of
+    the loop.
+    """
+    if not isinstance(optimizer, dict) or 'foreach' in optimizer:
+        return optimizer
+    from mmengine.registry import OPTIMIZERS
+    cls = OPTIMIZERS.get(optimizer.get('type'))
+    if cls is None or 'foreach' not in inspect.signature(cls.__init__).parameters:
+        return optimizer
+    return dict(optimizer, foreach=True)
 
 
 class _ModelAndHeads(torch.nn.Module):

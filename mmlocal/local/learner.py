@@ -38,11 +38,12 @@ _LEARNERS: 'weakref.WeakKeyDictionary[nn.Module, LocalLearner]' = weakref.WeakKe
 LEGACY_PREFIX = 'local_learner.'
 
 
-def _section(section) -> Optional[dict]:
-    """A checked config section as the plan's keyword dict (unset keys left out)."""
+def _section(section, drop=()) -> Optional[dict]:
+    """A checked config section as the plan's keyword dict (unset keys and
+    ``drop`` left out)."""
     if section is None:
         return None
-    return {k: v for k, v in section.to_dict().items() if v is not None}
+    return {k: v for k, v in section.to_dict().items() if v is not None and k not in drop}
 
 
 def _legacy_loader(learner: 'LocalLearner'):
@@ -94,7 +95,8 @@ class LocalLearner(nn.Module):
                 "checkpointed blocks (with_cp=True) do not honour: set the backbone's "
                 'with_cp=False; local.recompute keeps only module inputs instead')
         self.plan = plan_for(boundaries, paths, getattr(backbone, 'depth', None), cfg.method,
-                             hilo=_section(cfg.hilo), pff=_section(cfg.pff),
+                             hilo=_section(cfg.hilo),
+                             pff=_section(cfg.pff, drop=('mode',)),  # the head runner's
                              mlaan=_section(cfg.mlaan), stem=cfg.stem)
         self.plan.check_supervised()
         self.heads = nn.ModuleDict()  # independent heads, by module name

@@ -97,7 +97,7 @@ class LocalStep:
         out_size = tuple(self.targets.inputs.shape[-2:])
         if hp.pff == 'paper':  # the code's variants patch inside the decoder
             losses = run_head_patched(head, feat, self.targets, out_size, hp.weight,
-                                      self.backward, hp.patches)
+                                      self.backward, hp.patches, self.learner.cfg.pff.mode)
         else:
             losses = run_head(head, feat, self.targets, out_size, hp.weight, self.backward)
         boundary = self.plan.boundaries[hp.module]
