@@ -14,8 +14,8 @@ from .hooks import DropLocalLearnerHook
 from .options import (check_amp_available, enable_amp, enable_auto_scale_lr, enable_dump, enable_tta,
                       enable_visualization, set_default_collate)
 from .runner import build_runner
-from .speed import (OpCounter, StepCount, benchmark_speed, count_step, run_iteration,
-                    runner_mode, speed_table)
+from .speed import (OpCounter, StepCount, benchmark_speed, count_step, parse_spec,
+                    run_iteration, runner_mode, speed_table)
 from .toolboxes import DetToolbox, PretrainToolbox, SegToolbox, Toolbox, get_toolbox
 
 __all__ = [
@@ -30,5 +30,5 @@ __all__ = [
     'enable_auto_scale_lr', 'enable_dump', 'enable_tta', 'enable_visualization',
     'set_default_collate', 'build_runner', 'DetToolbox', 'PretrainToolbox',
     'SegToolbox', 'Toolbox', 'get_toolbox', 'OpCounter', 'StepCount', 'benchmark_speed',
-    'count_step', 'run_iteration', 'runner_mode', 'speed_table'
+    'count_step', 'parse_spec', 'run_iteration', 'runner_mode', 'speed_table'
 ]

@@ -14,11 +14,13 @@ An iteration is what the Runner runs: ``train_step``, then the reads of
 mmengine's ``RuntimeInfoHook`` (every logged value) and of ``LocalLossHook``
 (the local losses, one host sync for all).
 """
+import ast
 import collections
+import os.path as osp
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.logging import MessageHub
@@ -112,7 +114,28 @@ def count_step(model: torch.nn.Module, optim_wrapper, batch: dict,
                      dict(counter.sync_sites))
 
 
-def benchmark_speed(paths: Sequence[str],
+def parse_spec(spec: str) -> Tuple[str, Dict[str, Any], str]:
+    """``CONFIG[,key=value...]``: a config with its own overrides (values are
+    Python literals, else strings), e.g.
+    ``configs/x.py,optim_wrapper.local.pff.mode=batched``; returns the path,
+    the overrides and a row name (the config's stem and the overrides)."""
+    path, *items = spec.split(',')
+    options = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise ValueError(f'{spec!r}: overrides are key=value, got {item!r}')
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    name = osp.splitext(osp.basename(path))[0]
+    if items:
+        name += ' [' + ', '.join(f'{k.rsplit(".", 1)[-1]}={v}' for k, v in options.items()) + ']'
+    return path, options, name
+
+
+def benchmark_speed(specs: Sequence[str],
                     batch_size: int,
                     rounds: int = 5,
                     warmup: int = 1,
@@ -123,7 +146,8 @@ def benchmark_speed(paths: Sequence[str],
                     seed: int = 0,
                     cfg_options: Optional[dict] = None,
                     log: Optional[Callable[[str], None]] = print) -> Dict[str, Any]:
-    """Step time, FLOPs, aten ops and host syncs per step of configs, in one
+    """Step time, FLOPs, aten ops and host syncs per step of configs
+    (``parse_spec``: a path, optionally with overrides of its own), in one
     process, every config built once and timed interleaved ``rounds`` times.
 
     Returns ``machine``, ``settings``, ``configs``, ``reference`` and
@@ -133,8 +157,13 @@ def benchmark_speed(paths: Sequence[str],
     """
     device = torch.device(device)
     log = log or (lambda _: None)
-    names = unique_names(paths)
-    cfgs = [load_config(p, cfg_options) for p in paths]
+    parsed = [parse_spec(s) for s in specs]
+    names = unique_names([name + '.py' for _, _, name in parsed])
+    cfgs = []
+    for path, options, _ in parsed:
+        cfg = load_config(path, cfg_options)
+        cfg.merge_from_dict(options)
+        cfgs.append(cfg)
     if synthetic and input_size:
         for cfg in cfgs:
             fit_preprocessor_size(cfg, input_size)
@@ -183,7 +212,7 @@ def benchmark_speed(paths: Sequence[str],
         settings=dict(batch_size=batch_size, rounds=rounds, warmup=warmup, seed=seed,
                       inputs=f'synthetic {hw}' if synthetic else f'dataset, first {hw}',
                       cfg_options=cfg_options),
-        configs=dict(zip(names, paths)),
+        configs=dict(zip(names, specs)),
         reference=names[ref],
         results=results)
 
@@ -203,11 +232,11 @@ def speed_table(result: Dict[str, Any]) -> str:
         f"Machine: {hw}, torch {m['torch']}, device {m['device']}.  ",
         f"Batch {s['batch_size']}, inputs {s['inputs']}; {s['warmup']} warm-up "
         f"iteration(s), then {s['rounds']} rounds of one iteration per config, "
-        'interleaved; time ratio = median over rounds of (config / reference in '
-        'the same round).',
+        f'interleaved. Ratios are to {ref}; the time ratio is the median over '
+        'rounds of (config / reference in the same round).',
         '',
-        f'| config | step (s) | time vs {ref} | GFLOPs | FLOPs vs {ref} '
-        f'| aten ops/step | ops vs {ref} | host syncs/step | vs {ref} |',
+        '| config | step (s) | time ratio | GFLOPs | FLOPs ratio '
+        '| aten ops/step | ops ratio | host syncs/step | syncs vs ref |',
         '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
     ]
     for name, r in rows.items():
