@@ -55,11 +55,14 @@ class LocalStep:
         self.plan = learner.plan
         self.backward = backward
         mode = learner.cfg.recompute
+        last = self.plan.last_user()
         self.recompute: Optional[ModuleRecompute] = None
-        if mode and self.plan.reach_back() > 0 and learner.module_blocks:
-            self.recompute = ModuleRecompute(learner.module_blocks, strict=mode is True)
+        # only modules a later loss reaches keep (or recompute) their graphs
+        blocks = {m: b for m, b in learner.module_blocks.items() if last[m] > m}
+        if mode and self.plan.reach_back() > 0 and blocks:
+            self.recompute = ModuleRecompute(blocks, strict=mode is True)
         self.router = GradientRouter(self.plan.num_modules, self.plan.reach_back(),
-                                     on_module_done, self.recompute)
+                                     on_module_done, self.recompute, last)
         self.targets = None
         self.cur = 0
         self.token_grid: Optional[Tuple[int, int]] = None

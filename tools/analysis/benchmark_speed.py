@@ -29,6 +29,7 @@ from typing import Optional, Sequence
 import mmlocal  # noqa: F401  (compat patches, registrations) before mm*
 import torch
 from mmengine.config import DictAction
+from mmengine.logging import MMLogger
 
 from mmlocal.apis import benchmark_speed, speed_table
 
@@ -71,6 +72,7 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('--device cuda: no GPU visible to this torch build; use --device cpu.')
     torch.set_num_threads(args.threads)
+    MMLogger.get_instance('benchmark_speed', log_level='WARNING')  # no local plan tables
     results = benchmark_speed(
         args.configs, args.batch_size, rounds=args.rounds, warmup=args.warmup,
         device=device, synthetic=args.synthetic, input_size=args.input_size,

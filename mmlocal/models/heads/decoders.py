@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from mmlocal.registry import MODELS
 from .aux_classifiers import conv_bn_relu, init_infopro
+from .layout import conv_bn, cpu_layout
 
 
 def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -16,34 +17,11 @@ def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
     Cost, not maths: a resize to the map's own size is the identity (every
     output pixel is its input pixel with weight 1, in value and gradient), so
-    it is skipped; on the CPU it runs in channels-last (``cpu_layout``).
+    it is skipped; on the CPU it runs in channels-last (``layout.py``).
     """
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(cpu_layout(x), size=tuple(size), mode='bilinear', align_corners=True)
-
-
-def cpu_layout(x: torch.Tensor) -> torch.Tensor:
-    """Channels-last on the CPU, unchanged elsewhere (not measured there yet).
-
-    On the CPU the NCHW bilinear kernel converts layouts around the
-    interpolation (3 copies of its output per call: 0.45 s of a 3.6 s
-    InfoPro step at batch 128), and oneDNN's convolutions run natively in
-    channels-last: a CIFAR decoder's forward and backward took about half
-    the time. BatchNorm stays on NCHW tensors (``conv_bn``): its CPU
-    channels-last backward sums with about 100x the rounding error (1.5e-5
-    against 1.5e-7 relative, measured against float64).
-    """
-    if x.device.type == 'cpu' and x.dim() == 4:
-        return x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
-def conv_bn(block: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """A ``conv_bn_relu`` block whose convolution runs in ``x``'s layout and
-    whose BN gets an NCHW tensor (see ``cpu_layout``)."""
-    conv, bn, relu = block
-    return relu(bn(conv(x).contiguous()))
 
 
 def reconstruction_loss(recon: torch.Tensor, image01: torch.Tensor) -> torch.Tensor:
@@ -69,8 +47,8 @@ class ReconDecoder(nn.Module):
         init_infopro(self)
 
     def forward(self, x: torch.Tensor, out_size: Tuple[int, int]) -> torch.Tensor:
-        x = conv_bn(self.conv1, resize(x, out_size))
-        return torch.sigmoid(self.conv2(x))
+        x = conv_bn(self.conv1, cpu_layout(resize(x, out_size)))
+        return torch.sigmoid(self.conv2(cpu_layout(x)))
 
 
 @MODELS.register_module()
