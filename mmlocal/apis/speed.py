@@ -135,7 +135,10 @@ def parse_spec(spec: str) -> Tuple[str, Dict[str, Any], str]:
     return path, options, name
 
 
-def benchmark_speed(specs: Sequence[str],
+Spec = Union[str, Tuple[str, Dict[str, Any], str]]
+
+
+def benchmark_speed(specs: Sequence[Spec],
                     batch_size: int,
                     rounds: int = 5,
                     warmup: int = 1,
@@ -145,10 +148,19 @@ def benchmark_speed(specs: Sequence[str],
                     reference: str = '_e2e',
                     seed: int = 0,
                     cfg_options: Optional[dict] = None,
+                    details: bool = False,
+                    isolate: bool = False,
                     log: Optional[Callable[[str], None]] = print) -> Dict[str, Any]:
-    """Step time, FLOPs, aten ops and host syncs per step of configs
-    (``parse_spec``: a path, optionally with overrides of its own), in one
+    """Step time, FLOPs, aten ops and host syncs per step of configs, in one
     process, every config built once and timed interleaved ``rounds`` times.
+
+    Args:
+        specs: ``parse_spec`` strings, or (path, overrides, row name).
+        details: also each config's step memory (``step_memory``: the CUDA
+            caching allocator's peaks) and a profile of one iteration
+            (``profile_step``).
+        isolate: a config that fails (e.g. out of memory) gets an ``error``
+            row and the others go on (default: the error propagates).
 
     Returns ``machine``, ``settings``, ``configs``, ``reference`` and
     ``results`` (per config: ``step_time_s`` median, ``time_ratio`` median of
@@ -157,35 +169,26 @@ def benchmark_speed(specs: Sequence[str],
     """
     device = torch.device(device)
     log = log or (lambda _: None)
-    parsed = [parse_spec(s) for s in specs]
+    parsed = [parse_spec(s) if isinstance(s, str) else tuple(s) for s in specs]
     names = unique_names([name + '.py' for _, _, name in parsed])
-    cfgs = []
-    for path, options, _ in parsed:
-        cfg = load_config(path, cfg_options)
-        cfg.merge_from_dict(options)
-        cfgs.append(cfg)
-    if synthetic and input_size:
-        for cfg in cfgs:
-            fit_preprocessor_size(cfg, input_size)
     machine = machine_info(device)
     log('machine: ' + ', '.join(f'{k}={v}' for k, v in machine.items()))
-    runs = []
-    for name, cfg in zip(names, cfgs):
-        batch = synthetic_batch(cfg, batch_size, input_size, seed) if synthetic \
-            else real_batch(cfg, batch_size, seed)
-        torch.manual_seed(seed)
-        model, wrapper = build_model_and_optim_wrapper(cfg, device)
-        runner_mode(wrapper)
-        for _ in range(warmup):
-            run_iteration(model, wrapper, batch)
-        count = count_step(model, wrapper, batch)
-        flops = count_flops(model, wrapper, batch)
-        run_iteration(model, wrapper, batch)  # the counting modes leave caches cold
-        runs.append(dict(name=name, model=model, wrapper=wrapper, batch=batch,
-                         count=count, flops=flops, times=[]))
-        log(f'{name}: {count.ops} aten ops, {count.syncs} host syncs, '
-            f'{flops / 1e9:.2f} GFLOPs per step')
-    ref = pick_reference(names, reference)
+    runs, results = [], {}
+    for name, (path, options, _) in zip(names, parsed):
+        try:
+            runs.append(_prepare(name, path, options, batch_size, warmup, device, synthetic,
+                                 input_size, seed, cfg_options, details))
+        except Exception as e:  # noqa: BLE001 - recorded, the others go on
+            if not isolate:
+                raise
+            results[name] = dict(error=f'{type(e).__name__}: {e}'.splitlines()[0][:300])
+            _free(device)
+            log(f'{name}: {results[name]["error"]}')
+            continue
+        log(f"{name}: {runs[-1]['count'].ops} aten ops, {runs[-1]['count'].syncs} host "
+            f"syncs, {runs[-1]['flops'] / 1e9:.2f} GFLOPs per step")
+    ok = [r['name'] for r in runs]
+    ref_name = ok[pick_reference(ok, reference)] if ok else None
     for r in range(rounds):
         for run in runs:
             _sync(device)
@@ -195,26 +198,120 @@ def benchmark_speed(specs: Sequence[str],
             run['times'].append(time.perf_counter() - t0)
         log(f'[round {r + 1}/{rounds}] ' + ', '.join(
             f"{run['name']} {run['times'][-1]:.3f} s" for run in runs))
-    results = {}
+    ref_times = next((run['times'] for run in runs if run['name'] == ref_name), None)
     for run in runs:
-        ratios = [t / t0 for t, t0 in zip(run['times'], runs[ref]['times'])]
+        ratios = [t / t0 for t, t0 in zip(run['times'], ref_times)] if rounds else [float('nan')]
         results[run['name']] = dict(
-            step_time_s=statistics.median(run['times']),
+            step_time_s=statistics.median(run['times']) if rounds else float('nan'),
             step_times_s=run['times'],
             time_ratio=statistics.median(ratios),
             time_ratio_range=[min(ratios), max(ratios)],
             gflops=run['flops'] / 1e9,
             ops=run['count'].ops,
-            syncs=run['count'].syncs)
-    hw = tuple(runs[0]['batch']['inputs'][0].shape[-2:])
+            syncs=run['count'].syncs,
+            **run['details'])
+    hw = tuple(runs[0]['batch']['inputs'][0].shape[-2:]) if runs else None
     return dict(
         machine=machine,
         settings=dict(batch_size=batch_size, rounds=rounds, warmup=warmup, seed=seed,
                       inputs=f'synthetic {hw}' if synthetic else f'dataset, first {hw}',
                       cfg_options=cfg_options),
-        configs=dict(zip(names, specs)),
-        reference=names[ref],
-        results=results)
+        configs={n: (s if isinstance(s, str) else list(s[:2])) for n, s in zip(names, specs)},
+        reference=ref_name,
+        results={n: results[n] for n in names if n in results})
+
+
+def _prepare(name, path, options, batch_size, warmup, device, synthetic, input_size, seed,
+             cfg_options, details) -> Dict[str, Any]:
+    """A config built, warmed up, counted (and with ``details`` measured)."""
+    cfg = load_config(path, cfg_options)
+    cfg.merge_from_dict(options)
+    if synthetic and input_size:
+        fit_preprocessor_size(cfg, input_size)
+    batch = synthetic_batch(cfg, batch_size, input_size, seed) if synthetic \
+        else real_batch(cfg, batch_size, seed)
+    torch.manual_seed(seed)
+    model, wrapper = build_model_and_optim_wrapper(cfg, device)
+    runner_mode(wrapper)
+    for _ in range(warmup):
+        run_iteration(model, wrapper, batch)
+    count = count_step(model, wrapper, batch)
+    flops = count_flops(model, wrapper, batch)
+    extra = {}
+    if details:
+        extra['memory'] = step_memory(model, wrapper, batch, device)
+        extra['profile'] = profile_step(model, wrapper, batch, device)
+    run_iteration(model, wrapper, batch)  # the counting modes leave caches cold
+    return dict(name=name, model=model, wrapper=wrapper, batch=batch, count=count,
+                flops=flops, times=[], details=extra)
+
+
+def step_memory(model: torch.nn.Module, optim_wrapper, batch: dict,
+                device: torch.device) -> Dict[str, float]:
+    """The CUDA caching allocator during one iteration (MB): ``peak_mb``
+    (allocated), ``baseline_mb`` (allocated before: weights, optimizer state),
+    ``reserved_peak_mb`` (cached by the allocator: what ``nvidia-smi`` sees),
+    ``inactive_split_peak_mb`` (fragmentation: cached blocks split and idle),
+    ``alloc_retries`` (cache flushes forced by a failed allocation). Empty on
+    the CPU."""
+    if device.type != 'cuda':
+        return {}
+    torch.cuda.synchronize(device)
+    torch.cuda.empty_cache()  # other configs' cached blocks are not this step's
+    torch.cuda.reset_peak_memory_stats(device)
+    base = torch.cuda.memory_allocated(device)
+    run_iteration(model, optim_wrapper, batch)
+    torch.cuda.synchronize(device)
+    st = torch.cuda.memory_stats(device)
+    mb = 2. ** 20
+    return dict(peak_mb=st['allocated_bytes.all.peak'] / mb, baseline_mb=base / mb,
+                reserved_peak_mb=st['reserved_bytes.all.peak'] / mb,
+                inactive_split_peak_mb=st['inactive_split_bytes.all.peak'] / mb,
+                alloc_retries=st['num_alloc_retries'])
+
+
+#: the runtime calls that launch a device kernel
+_LAUNCHES = ('cudaLaunchKernel', 'cudaLaunchKernelExC', 'cuLaunchKernel', 'cuLaunchKernelEx')
+
+
+def profile_step(model: torch.nn.Module, optim_wrapper, batch: dict, device: torch.device,
+                 top: int = 6) -> Dict[str, Any]:
+    """One iteration under ``torch.profiler``: wall time; on CUDA the kernel
+    launches, the time the GPU computed (kernels, copies, sets) and the rest
+    of the wall time (the GPU waiting for the CPU: launches, Python, host
+    syncs), the ``top`` kernels by time; on the CPU the ``top`` aten ops by
+    self time (ms)."""
+    from torch.profiler import ProfilerActivity, profile
+    cuda = device.type == 'cuda'
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    _sync(device)
+    with profile(activities=activities) as prof:
+        t0 = time.perf_counter()
+        run_iteration(model, optim_wrapper, batch)
+        _sync(device)
+        wall = time.perf_counter() - t0
+    events = prof.key_averages()
+    out: Dict[str, Any] = dict(wall_ms=wall * 1e3)
+    if cuda:
+        device_us = {e.key: e.self_device_time_total for e in events
+                     if e.self_device_time_total > 0 and not e.key.startswith('aten::')}
+        busy = sum(device_us.values()) / 1e3
+        out.update(launches=sum(e.count for e in events if e.key in _LAUNCHES),
+                   gpu_busy_ms=busy, gpu_idle_ms=max(wall * 1e3 - busy, 0.),
+                   top=[(k[:80], v / 1e3) for k, v in sorted(
+                       device_us.items(), key=lambda kv: -kv[1])[:top]])
+    else:
+        cpu_us = {e.key: e.self_cpu_time_total for e in events if e.key.startswith('aten::')}
+        out.update(top=[(k, v / 1e3) for k, v in sorted(
+            cpu_us.items(), key=lambda kv: -kv[1])[:top]])
+    return out
+
+
+def _free(device: torch.device) -> None:
+    import gc
+    gc.collect()
+    if device.type == 'cuda':
+        torch.cuda.empty_cache()
 
 
 def _sync(device: torch.device) -> None:
@@ -223,26 +320,50 @@ def _sync(device: torch.device) -> None:
 
 
 def speed_table(result: Dict[str, Any]) -> str:
-    """Markdown of ``benchmark_speed``'s result."""
+    """Markdown of ``benchmark_speed``'s result (memory and profile columns
+    and the top kernels or ops when it measured them)."""
     rows, ref = result['results'], result['reference']
     m, s = result['machine'], result['settings']
     hw = m.get('gpu') or f"{m['cpu']}, {m['torch_threads']} torch thread(s)"
-    r0 = rows[ref]
+    r0 = rows.get(ref, {})
+    mem = any(r.get('memory') for r in rows.values())
+    prof = any('launches' in r.get('profile', {}) for r in rows.values())
+    head = ('| config | step (s) | time ratio | GFLOPs | FLOPs ratio '
+            '| aten ops/step | ops ratio | host syncs/step | syncs vs ref |')
+    rule = '|---|---:|---:|---:|---:|---:|---:|---:|---:|'
+    if mem:
+        head += ' peak (MB) | reserved peak (MB) | inactive split peak (MB) |'
+        rule += '---:|---:|---:|'
+    if prof:
+        head += ' kernel launches | GPU busy (ms) | GPU idle (ms) |'
+        rule += '---:|---:|---:|'
     lines = [
         f"Machine: {hw}, torch {m['torch']}, device {m['device']}.  ",
         f"Batch {s['batch_size']}, inputs {s['inputs']}; {s['warmup']} warm-up "
         f"iteration(s), then {s['rounds']} rounds of one iteration per config, "
         f'interleaved. Ratios are to {ref}; the time ratio is the median over '
         'rounds of (config / reference in the same round).',
-        '',
-        '| config | step (s) | time ratio | GFLOPs | FLOPs ratio '
-        '| aten ops/step | ops ratio | host syncs/step | syncs vs ref |',
-        '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ]
+        '', head, rule]
     for name, r in rows.items():
-        lines.append(
-            f"| {name} | {r['step_time_s']:.3f} | {r['time_ratio']:.2f} | {r['gflops']:.2f} | "
-            f"{r['gflops'] / r0['gflops']:.2f} | {r['ops']} | {r['ops'] / r0['ops']:.2f} | "
-            f"{r['syncs']} | {r['syncs'] - r0['syncs']:+d} |")
+        if 'error' in r:
+            lines.append(f"| {name} | {r['error']} |")
+            continue
+        line = (f"| {name} | {r['step_time_s']:.3f} | {r['time_ratio']:.2f} | "
+                f"{r['gflops']:.2f} | {r['gflops'] / r0['gflops']:.2f} | {r['ops']} | "
+                f"{r['ops'] / r0['ops']:.2f} | {r['syncs']} | {r['syncs'] - r0['syncs']:+d} |")
+        if mem:
+            mm = r.get('memory', {})
+            line += ''.join(f" {mm[k]:.0f} |" if k in mm else ' |' for k in (
+                'peak_mb', 'reserved_peak_mb', 'inactive_split_peak_mb'))
+        if prof:
+            pp = r.get('profile', {})
+            line += (f" {pp['launches']} | {pp['gpu_busy_ms']:.1f} | {pp['gpu_idle_ms']:.1f} |"
+                     if 'launches' in pp else ' | | |')
+        lines.append(line)
+    tops = [(n, r['profile']['top']) for n, r in rows.items() if r.get('profile')]
+    if tops:
+        what = 'kernels (GPU ms)' if prof else 'aten ops (self CPU ms)'
+        lines += ['', f'Top {what} of one profiled iteration:', '']
+        for name, top in tops:
+            lines.append(f'- {name}: ' + '; '.join(f'{k} {v:.1f}' for k, v in top))
     return '\n'.join(lines) + '\n'
-

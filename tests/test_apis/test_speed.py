@@ -46,3 +46,19 @@ def test_benchmark_speed_counts_and_ratios():
     assert e2e['gflops'] < dgl['gflops'] < hpff['gflops']
     table = apis.speed_table(result)
     assert '| resnet32_cifar10_dgl_k8 |' in table and 'Ratios are to resnet32_cifar10_e2e' in table
+
+
+def test_details_and_isolated_errors():
+    """``details``: a profile of one iteration (on the CPU: the top aten ops);
+    ``isolate``: a config that fails to build is a row with its error."""
+    result = apis.benchmark_speed(
+        [E2E, (DGL, {'optim_wrapper.local.num_modules': 99}, 'too many modules')], 2,
+        rounds=1, synthetic=True, input_size=(16, 16), details=True, isolate=True,
+        cfg_options={'model.backbone.depth': 20}, log=None)
+    rows = result['results']
+    assert 'K must be between' in rows['too many modules']['error']
+    top = rows['resnet32_cifar10_e2e']['profile']['top']
+    assert top and all(name.startswith('aten::') and ms >= 0 for name, ms in top)
+    assert rows['resnet32_cifar10_e2e']['memory'] == {}  # CUDA allocator only
+    table = apis.speed_table(result)
+    assert '| too many modules | ValueError' in table and 'Top aten ops' in table
