@@ -171,6 +171,8 @@ class PFFConfig(_Section):
     patches: int = 2  # n: heads run on n x n patches
     variant: str = 'paper'  # 'paper' | 'quadrant' (HPFF CIFAR code) | 'output' (ImageNet code)
     apply_to: Tuple[str, ...] = ('independent', 'cascade')
+    # 'paper' variant: patches one at a time (memory) or all in one batched call (launches)
+    mode: str = 'sequential'
 
     def _checked(self, where):
         apply_to = self.apply_to
@@ -182,7 +184,8 @@ class PFFConfig(_Section):
         return dataclasses.replace(
             self, patches=_number(self.patches, f'{where}.patches', low=1, integer=True),
             variant=_choice(self.variant, ('paper', 'quadrant', 'output'), f'{where}.variant'),
-            apply_to=tuple(apply_to))
+            apply_to=tuple(apply_to),
+            mode=_choice(self.mode, ('sequential', 'batched'), f'{where}.mode'))
 
 
 @dataclass(frozen=True)

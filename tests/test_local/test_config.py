@@ -85,7 +85,7 @@ def test_bad_config_is_refused(cfg, pattern):
 def test_messages_list_the_valid_keys():
     with pytest.raises(LocalConfigError) as err:
         LocalConfig.parse(dict(num_modules=4, pff=dict(n=2)))
-    assert 'Valid keys: apply_to, patches, variant.' in str(err.value)
+    assert 'Valid keys: apply_to, mode, patches, variant.' in str(err.value)
 
 
 def test_good_config_is_typed_and_normalised():

@@ -77,5 +77,7 @@ class LeapAugmentedHead(LocalHead):
         """E <- r E + (1 - r) live, parameters only (BN statistics stay the
         copy's own), once per iteration."""
         r = self.momentum
-        for e, p in zip(self.ema.parameters(), live_first.parameters()):
-            e.mul_(r).add_(p.detach(), alpha=1 - r)
+        ema, live = list(self.ema.parameters()), list(live_first.parameters())
+        # multi-tensor ops: two launches per copy, the same arithmetic per element
+        torch._foreach_mul_(ema, r)
+        torch._foreach_add_(ema, live, alpha=1 - r)
