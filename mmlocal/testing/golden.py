@@ -38,7 +38,8 @@ def load_golden(name: str, directory: str = GOLDEN_DIR) -> dict:
     return torch.load(osp.join(directory, name), weights_only=True)
 
 
-def golden_step(fixture: dict, threads: int = 1) -> GoldenStep:
+def golden_step(fixture: dict, threads: int = 1,
+                dtype: torch.dtype = torch.float32) -> GoldenStep:
     """One ``train_step`` of the fixture's config from its weights and batch,
     with the authors' learning rate (no warm-up applied).
 
@@ -51,12 +52,12 @@ def golden_step(fixture: dict, threads: int = 1) -> GoldenStep:
     saved = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _golden_step(fixture)
+        return _golden_step(fixture, dtype)
     finally:
         torch.set_num_threads(saved)
 
 
-def _golden_step(fixture: dict) -> GoldenStep:
+def _golden_step(fixture: dict, dtype: torch.dtype) -> GoldenStep:
     from mmengine.config import Config
     from mmengine.logging import MessageHub
     from mmengine.runner import Runner
@@ -73,6 +74,11 @@ def _golden_step(fixture: dict) -> GoldenStep:
     heads = LocalLearner.of(model)
     model.load_state_dict(fixture['model_state'])
     heads.load_state_dict(fixture['heads_state'])
+    if dtype != torch.float32:
+        # the data preprocessor's mean and std buffers follow the model, so
+        # the normalised batch comes out in ``dtype`` too
+        model.to(dtype)
+        heads.to(dtype)
     opt = wrapper.optimizer
     for group in opt.param_groups:
         group['lr'] = fixture['optim']['lr']

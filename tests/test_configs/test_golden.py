@@ -14,6 +14,7 @@ import os
 import os.path as osp
 
 import pytest
+import torch
 
 from mmlocal.testing.golden import (GOLDEN_DIR, REPO_GOLDEN_DIR, golden_step, grad_errors,
                                     load_golden, loss_errors, update_errors)
@@ -35,7 +36,7 @@ def golden(request):
             pytest.fail(msg)
         pytest.skip(msg)
     fixture = load_golden(name, directory)
-    return fixture, golden_step(fixture)
+    return fixture, golden_step(fixture, dtype=getattr(torch, fixture.get('dtype', 'float32')))
 
 
 def test_gradients_equal_the_authors(golden):

@@ -25,13 +25,15 @@ def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 def reconstruction_loss(recon: torch.Tensor, image01: torch.Tensor) -> torch.Tensor:
-    """Mean BCE between a decoder's output and the image in [0, 1], in fp32
-    with autocast off: CUDA autocast refuses ``binary_cross_entropy`` whatever
-    its inputs' dtype (InfoPro under AMP failed on the H200 before this)."""
+    """Mean BCE between a decoder's output and the image in [0, 1], in at
+    least fp32 (half precision is promoted, fp64 kept) with autocast off: CUDA
+    autocast refuses ``binary_cross_entropy`` whatever its inputs' dtype
+    (InfoPro under AMP failed on the H200 before this)."""
+    dtype = torch.promote_types(recon.dtype, torch.float32)
     with torch.autocast(device_type=recon.device.type, enabled=False):
         # NCHW like the target: elementwise kernels are slow on mixed layouts
-        return F.binary_cross_entropy(recon.float().contiguous(),
-                                      image01.to(recon.device).float())
+        return F.binary_cross_entropy(recon.to(dtype).contiguous(),
+                                      image01.to(recon.device, dtype))
 
 
 @MODELS.register_module()
