@@ -6,7 +6,7 @@ import json
 import mmlocal  # noqa: F401
 import pytest
 
-from mmlocal.testing.models import load_tool
+from checkout import load_tool
 
 
 def gpu_speed():
