@@ -56,7 +56,10 @@ def predsim_loss(logits: torch.Tensor, sim_feature: torch.Tensor,
                  labels: torch.Tensor, num_classes: int,
                  beta: float = 0.99) -> dict:
     """(1 - beta) * CE + beta * MSE(S(h), S(onehot(y)))."""
-    target = labels if labels.dim() == 2 else F.one_hot(labels, num_classes).float()
+    if labels.dim() == 2:
+        target = labels
+    else:  # F.one_hot checks the labels' range on the host: a sync per head
+        target = logits.new_zeros(labels.shape[0], num_classes).scatter_(1, labels[:, None], 1.)
     loss_sim = F.mse_loss(similarity_matrix(sim_feature), similarity_matrix(target))
     return dict(loss_pred=(1 - beta) * cross_entropy(logits, labels),
                 loss_sim=beta * loss_sim)

@@ -13,7 +13,6 @@ import pytest
 import torch
 
 from mmlocal import apis
-from mmlocal.models import losses as loss_fns
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 R32 = 'resnet32_cifar10_{}.py'
@@ -57,24 +56,6 @@ def _syncs_in(fn) -> int:
     return counter.syncs
 
 
-def _known_loss_syncs(method: str) -> None:
-    """``mmlocal/models/losses.py`` is the fidelity issue's file: while its
-    SupCon (``if valid.any()``) or PredSim target (``F.one_hot`` checks its
-    labels on the host) still syncs, the cases that use it are expected to
-    fail, measured here rather than assumed."""
-    labels = torch.tensor([0, 1, 0, 1])
-    probes = {
-        'contrast': (lambda: loss_fns.supcon_loss(torch.randn(4, 8), labels),
-                     'supcon_loss (`if valid.any()`)'),
-        'PredSim': (lambda: loss_fns.predsim_loss(torch.randn(4, 2), torch.randn(4, 8), labels,
-                                                  2), 'predsim_loss (`F.one_hot`)'),
-    }
-    for key, (fn, what) in probes.items():
-        if (key in method or (key == 'contrast' and method == 'InfoPro+MLAAN')) \
-                and _syncs_in(fn):
-            pytest.xfail(f'mmlocal/models/losses.py {what} syncs with the host (fidelity issue)')
-
-
 def _count(path: str, options=None, batch_size: int = 2, input_size=(16, 16)):
     cfg = apis.load_config(osp.join(ROOT, 'configs', path), options)
     if cfg.model.get('pretrained') is not None:
@@ -95,7 +76,6 @@ def e2e_r32():
 
 @pytest.mark.parametrize('method', list(METHODS))
 def test_no_host_sync_beyond_e2e(method, e2e_r32):
-    _known_loss_syncs(method)
     local = _count(METHODS[method])
     assert local.syncs == e2e_r32.syncs, (
         f'{method}: {local.syncs} host syncs per step, E2E {e2e_r32.syncs}; '
