@@ -26,7 +26,8 @@ BOUNDARIES = ['layer2.3', 'layer3.2', 'layer3.5']  # the project's detector spli
 def fcos_update(scope=None, head_scale=None, nan_head=False):
     """Module 1's (layer2's) and the head's update after one train_step of
     mmdet's FCOS with its own optim_wrapper (SGD, clip_grad max_norm=35) and
-    DGL on the project's boundaries."""
+    DGL on the project's boundaries; trainable parameters only (the caffe
+    ResNet's BN is frozen)."""
     from mmengine.hub import get_config
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
@@ -55,7 +56,7 @@ def fcos_update(scope=None, head_scale=None, nan_head=False):
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     torch.manual_seed(0)
     model.train_step(frame_batch(), wrapper)
-    delta = {n: p.detach() - before[n] for n, p in model.named_parameters()}
+    delta = {n: p.detach() - before[n] for n, p in model.named_parameters() if p.requires_grad}
     first = {n: d for n, d in delta.items() if n.startswith('backbone.layer2.')}
     head = {n: d for n, d in delta.items() if n.startswith('bbox_head.')}
     return first, head
