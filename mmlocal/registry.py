@@ -12,7 +12,7 @@ from mmengine.registry import OPTIM_WRAPPERS, Registry
 #: Local learning methods (DGL, InfoPro, PredSim): build one head per module.
 LOCAL_METHODS = Registry('local method', locations=['mmlocal.local.methods'])
 #: Backbone -> ordered list of its block paths (split presets).
-BLOCK_LISTS = Registry('block list', locations=['mmlocal.local.split'])
+BLOCK_LISTS = Registry('block list', locations=['mmlocal.local.block_lists'])
 #: What ``local.split`` accepts: 'auto', 'blocks', 'memory' and the papers' presets.
 SPLITS = Registry('split', locations=['mmlocal.local.split'])
 #: Backbone class -> the papers' preset that ``split='auto'`` takes for it.

@@ -11,8 +11,14 @@ from mmengine.utils import import_modules_from_strings
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
-    """``Config.fromfile`` (which imports ``custom_imports``) plus overrides."""
-    cfg = Config.fromfile(path)
+    """``Config.fromfile`` (which imports ``custom_imports``) plus overrides;
+    a toolbox zoo name (``mmpretrain::convnext/convnext-tiny_32xb128_in1k.py``)
+    is read from the installed toolbox."""
+    if '::' in path:
+        from mmengine.hub import get_config
+        cfg = get_config(path)
+    else:
+        cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     return cfg

@@ -41,6 +41,7 @@ from mmlocal.local.loss_log import LocalLosses
 from mmlocal.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 from mmlocal.utils.mmengine_adapter import count_iteration
 from .grad_sync import GradientSynchronizer
+from .local_clip import ModuleGradClip, pop_clip_scope
 
 
 class LocalLearningMixin:
@@ -65,6 +66,10 @@ class LocalLearningMixin:
         # set by the pipeline: a stage averages its own parameters over its replicas only
         self.sync_group = None
         self.sync_params: Optional[list] = None
+        # clip_grad.scope: 'module' clips each local module by its own norm (local_clip.py)
+        self.clip_scope = pop_clip_scope(self.clip_grad_kwargs, getattr(self, 'grad_name', ''))
+        self.module_clip = ModuleGradClip(**self.clip_grad_kwargs) \
+            if self.clip_grad_kwargs and self.clip_scope == 'module' else None
 
     def bind(self, learner) -> None:
         self.learner = learner
@@ -144,6 +149,13 @@ class LocalLearningMixin:
     def _log(losses: Optional[LocalLosses]) -> None:
         if losses:
             losses.log(MessageHub.get_current_instance())
+
+    def _clip_grad(self) -> None:
+        if self.module_clip is None or self.learner is None:
+            return super()._clip_grad()
+        params = [p for g in self.optimizer.param_groups for p in g['params']]
+        norm = self.module_clip(params, self.learner)
+        self.message_hub.update_scalar(f'train/{self.grad_name}', float(norm))
 
     # ------------------------------------------------------------- sync
     def _get_synchronizer(self) -> GradientSynchronizer:

@@ -26,6 +26,7 @@ from mmlocal.structures import FeatureInfo, TaskInfo
 from .bn_updates import per_path_momentum, restore_momentum
 from .config import LocalConfig
 from .head_runner import check_patch_grid
+from .isolation import IsolationCheck
 from .plan import HeadPlan, build_head, plan_for
 from .probe import default_probe_size, probe_blocks
 from .recompute import module_blocks
@@ -100,6 +101,7 @@ class LocalLearner(nn.Module):
                              pff=_section(cfg.pff, drop=('mode',)),  # the head runner's
                              mlaan=_section(cfg.mlaan), stem=cfg.stem, schedule=cfg.schedule)
         self.plan.check_supervised()
+        self.isolation = IsolationCheck(model, paths, boundaries)  # run by the first step
         self.heads = nn.ModuleDict()  # independent heads, by module name
         self.cascade_heads = nn.ModuleDict()
         for hp in self.plan.heads:
@@ -188,9 +190,12 @@ class LocalLearner(nn.Module):
             self.train(self.model.training)
         self._sync_leaps()
         step = self.step_factory(self, backward, on_module_done)
+        check = self.isolation if not self.isolation.done else None
+        step.isolation = check
         self.current_step = step
         try:
-            yield step
+            with check.recording(self.model) if check is not None else contextlib.nullcontext():
+                yield step
         finally:
             self.current_step = None
 

@@ -4,8 +4,9 @@ A split is a list of K-1 *boundaries*: dotted paths of submodules (model
 relative, e.g. ``backbone.layer3.0``) after which one local module ends.
 Candidates are the stem (when the backbone has one) and every block but the
 last, in execution order, so K ranges from 1 to the number of blocks (+1 with
-a stem). ``BLOCK_LISTS`` says where a backbone's blocks are; ``SPLITS`` holds
-what ``local.split`` accepts ('auto', 'blocks', 'memory', 'activations' and the papers'
+a stem). ``BLOCK_LISTS`` (``block_lists.py``) says where a backbone's blocks
+are; ``SPLITS`` holds what ``local.split`` accepts ('auto', 'blocks', 'memory',
+'activations' and the papers'
 presets, ALGORITHMS.md §1) and ``SPLIT_PRESETS`` the preset 'auto' takes for a
 backbone class.
 
@@ -15,75 +16,14 @@ so the optim wrapper constructor runs it before the learner is built and
 hands over explicit boundaries. ``split='activations'`` balances the probe's
 activation elements per block instead (no training step run).
 """
-import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch.nn as nn
 
-from mmlocal.registry import BLOCK_LISTS, SPLIT_PRESETS, SPLITS
-
-
-# ----------------------------------------------------------------- block lists
-@BLOCK_LISTS.register_module(name=['CifarResNet', 'ResNet', 'ResNetV1c', 'ResNetV1d',
-                                   'ResNeXt', 'ResNet_CIFAR', 'ResNetV1b'])
-def resnet_blocks(backbone: nn.Module) -> List[str]:
-    """Residual blocks of every stage (``res_layers``), the stem first: its
-    max-pool when it has one (ImageNet ResNets), else its ``stem`` module."""
-    stem = [name for name in ('maxpool', 'stem')
-            if isinstance(getattr(backbone, name, None), nn.Module)][:1]
-    layers = getattr(backbone, 'res_layers', None) or [
-        n for n, _ in backbone.named_children() if n.startswith('layer')]
-    blocks = [f'{layer}.{i}' for layer in layers
-              for i in range(len(getattr(backbone, layer)))]
-    return stem + blocks
-
-
-@BLOCK_LISTS.register_module(name=['VisionTransformer', 'DeiT', 'ViT'])
-def vit_blocks(backbone: nn.Module) -> List[str]:
-    """One encoder layer per block."""
-    return [f'layers.{i}' for i in range(len(backbone.layers))]
-
-
-def _lookup_by_class(registry, obj: nn.Module):
-    """The registry entry of ``obj``'s class or of its nearest base class."""
-    for cls in type(obj).__mro__:
-        fn = _get(registry, cls.__name__)
-        if fn is not None:
-            return fn
-    return None
-
-
-def _get(registry, name: str) -> Optional[Callable]:
-    """``registry.get`` for function registries: ``None`` when ``name`` is
-    not registered (``get`` would also resolve importable dotted names)."""
-    fn = registry.get(name)
-    return fn if inspect.isfunction(fn) else None
-
-
-def block_paths(model: nn.Module, backbone_path: str = 'backbone') -> List[str]:
-    """Execution-ordered block paths of the model's backbone.
-
-    The first entry may be the stem; the boundary candidates are all but the
-    last entry.
-    """
-    backbone = model.get_submodule(backbone_path)
-    fn = _lookup_by_class(BLOCK_LISTS, backbone)
-    if fn is None:
-        if hasattr(backbone, 'res_layers'):
-            fn = resnet_blocks
-        elif isinstance(getattr(backbone, 'layers', None), nn.ModuleList):
-            fn = vit_blocks
-        else:
-            raise ValueError(
-                f'mmlocal has no block list for {type(backbone).__name__}: give '
-                'local.boundaries explicitly (dotted module paths) or register a '
-                'function in mmlocal.registry.BLOCK_LISTS')
-    return [f'{backbone_path}.{p}' for p in fn(backbone)]
-
-
-def is_stem(path: str) -> bool:
-    return path.endswith(('.stem', '.maxpool'))
+from mmlocal.registry import SPLIT_PRESETS, SPLITS
+from .block_lists import block_paths, get_function, is_stem, split_limit  # noqa: F401
+from .block_lists import lookup_by_class as _lookup_by_class
 
 
 # --------------------------------------------------------------------- presets
@@ -249,10 +189,13 @@ def resolve_boundaries(model: nn.Module, num_modules: Optional[int] = None,
     k = int(num_modules)
     max_k = len(candidates) + 1
     if not 1 <= k <= max_k:
+        backbone = model.get_submodule(backbone_path)
+        limit = split_limit(backbone)
         raise ValueError(
-            f'num_modules={k} does not fit {type(model.get_submodule(backbone_path)).__name__}: '
-            f'it has {len(paths)} blocks (stem included), so K must be between 1 and {max_k}')
-    fn = _get(SPLITS, split) if isinstance(split, str) else None
+            f'num_modules={k} does not fit {type(backbone).__name__}: '
+            f'it has {len(paths)} blocks (stem included), so K must be between 1 and {max_k}'
+            + (f' ({limit})' if limit else ''))
+    fn = get_function(SPLITS, split) if isinstance(split, str) else None
     if fn is None:
         names = sorted(SPLITS.module_dict)  # the names, for the message only
         raise ValueError(f'unknown split {split!r}: use one of {names}')

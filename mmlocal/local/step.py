@@ -11,7 +11,11 @@ otherwise, so val/test/predict run the untouched model:
   gradients to the ``GradientRouter``; the next module gets the output
   detached;
 * tag hooks plus a hook on the backbone detach stage outputs that leave an
-  earlier module (towards a neck or an E2E auxiliary head);
+  earlier module (towards a neck or an E2E auxiliary head); output-only
+  norms (``block_lists.OUTPUT_NORMS``) of an earlier module read their input
+  detached, so they train with the task loss;
+* token blocks called with their grid (``block(x, hw_shape)``: Swin, MiT)
+  give it to their heads;
 * with recomputation (``recompute.py``), hooks around every block check
   that a module's blocks run in sequence and record what to replay, and the
   start of each module applies the final VJPs of the modules closed before.
@@ -22,8 +26,11 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 import torch.nn as nn
 
+from .block_lists import output_modules
 from .head_runner import run_head, run_head_patched
 from .loss_log import LocalLosses
+from .isolation import TOO_FAR, finished_module
+from .probe import hw_argument
 from .recompute import ModuleRecompute
 from .router import GradientRouter, ModuleDone
 
@@ -66,6 +73,14 @@ class LocalStep:
         self.targets = None
         self.cur = 0
         self.token_grid: Optional[Tuple[int, int]] = None
+        #: (h, w) the current boundary block was called with (Swin, MiT tokens)
+        self.boundary_grid: Optional[Tuple[int, int]] = None
+        #: autograd sequence number of the last closed module's output, and of
+        #: each block output's node -> its module (``detach_stale``)
+        self.closed_seq: Optional[int] = None
+        self.block_modules: Dict[int, int] = {}
+        #: the first step's isolation check (``isolation.py``), set by the learner
+        self.isolation = None
         # detached, on the device: read (and checked) once, after the iteration
         self.log_vars = LocalLosses(check_finite=learner.cfg.check_finite)
 
@@ -84,6 +99,11 @@ class LocalStep:
     def on_boundary(self, j: int, h: torch.Tensor) -> torch.Tensor:
         if self.cur != j:
             raise RuntimeError(f'local boundary {self.plan.boundaries[j]} ran out of order')
+        if self.isolation is not None:
+            self.isolation.module_output(j, h)
+        if h.grad_fn is not None:
+            self.closed_seq = h.grad_fn._sequence_nr()
+            self.block_modules[self.closed_seq] = j
         self.router.output(j, h)
         # gradients that pass on first: the input-only VJP through module j then
         # runs before the gradients that stop at j exist
@@ -91,12 +111,18 @@ class LocalStep:
             g = self._head_grad(self.learner.head(hp), h, hp)
             self.router.route(j, g, hp.reach)
         self.cur = j + 1
-        return self.router.close(j)
+        nxt = self.router.close(j)
+        if self.isolation is not None:
+            self.isolation.module_input(j + 1, nxt)
+        return nxt
 
     def _head_grad(self, head: nn.Module, h: torch.Tensor, hp) -> Optional[torch.Tensor]:
         """Run one head on a detached leaf copy of ``h``; return dL/dh."""
         leaf = h.detach().requires_grad_()
-        feat = as_map(leaf, self._grid(h), self.learner.probe.extra_tokens)
+        grid, extra = self._grid(h), self.learner.probe.extra_tokens
+        if h.dim() == 3 and self.boundary_grid is not None:
+            extra = h.shape[1] - grid[0] * grid[1]
+        feat = as_map(leaf, grid, extra)
         out_size = tuple(self.targets.inputs.shape[-2:])
         if hp.pff == 'paper':  # the code's variants patch inside the decoder
             losses = run_head_patched(head, feat, self.targets, out_size, hp.weight,
@@ -111,6 +137,8 @@ class LocalStep:
     def _grid(self, h: torch.Tensor) -> Optional[Tuple[int, int]]:
         """Token grid of this forward: read from the patch embedding (which
         pads inputs that are not a multiple of the patch size)."""
+        if h.dim() == 3 and self.boundary_grid is not None:
+            return self.boundary_grid
         probe = self.learner.probe
         if h.dim() != 3 or probe.grid is None:
             return None
@@ -168,16 +196,19 @@ def install_hooks(learner, model: nn.Module, backbone_path: str,
             raise RuntimeError(f'local boundary {step.plan.boundaries[step.cur]!r} was not '
                                'executed in the forward pass: check local.boundaries against '
                                'the model')
+        if step is not None and step.isolation is not None:
+            step.isolation.task_output(output)
         return None
 
     def boundary(j: int):
-        def hook(module, args, output):
+        def hook(module, args, kwargs, output):
             step = active()
             if step is None:
                 return None
             if not isinstance(output, torch.Tensor):
                 raise TypeError(f'boundary {step.plan.boundaries[j]} must return a tensor, '
                                 f'got {type(output).__name__}')
+            step.boundary_grid = hw_argument(args, kwargs)  # token blocks called with (h, w)
             return step.on_boundary(j, output)
         return hook
 
@@ -185,19 +216,32 @@ def install_hooks(learner, model: nn.Module, backbone_path: str,
         step = active()
         if step is not None and isinstance(output, torch.Tensor):
             setattr(output, _TAG, step.cur)
+            if output.grad_fn is not None:
+                step.block_modules[output.grad_fn._sequence_nr()] = step.cur
         return None
 
     def detach_stale(module, args, output):
         """Stage outputs produced by a finished module leave it detached: a
-        neck or E2E auxiliary head must not reach back."""
+        neck or E2E auxiliary head must not reach back. A stage output is a
+        block's (tagged), or one the backbone made from a block output (a
+        norm, a reshape of tokens: its graph reaches a block output of a
+        finished module within a few nodes; further away, it is stale when
+        made before the last closed module's output)."""
         step = active()
         if step is None:
             return None
 
         def fix(t):
-            if isinstance(t, torch.Tensor) and getattr(t, _TAG, step.cur) < step.cur:
-                return t.detach()
-            return t
+            if not isinstance(t, torch.Tensor):
+                return t
+            m = getattr(t, _TAG, None)
+            if m is None and t.grad_fn is not None:
+                m = finished_module(t, step.block_modules, _TAG)
+                if m is None or m == TOO_FAR:  # no block near: made while a finished module ran?
+                    closed = step.closed_seq
+                    m = step.cur - 1 if closed is not None and \
+                        t.grad_fn._sequence_nr() <= closed else None
+            return t.detach() if m is not None and m < step.cur else t
 
         if isinstance(output, torch.Tensor):
             return fix(output)
@@ -213,11 +257,32 @@ def install_hooks(learner, model: nn.Module, backbone_path: str,
             step.token_grid = tuple(int(v) for v in output[1])
         return None
 
+    def detach_input(module, args):
+        """An output-only norm of a module that is not the last reads its
+        input detached: it trains with the consumers of its output."""
+        step = active()
+        if step is not None and step.cur < step.plan.num_modules - 1:
+            return tuple(a.detach() if isinstance(a, torch.Tensor) else a for a in args)
+        return None
+
+    def fresh_output(module, args, output):
+        """... and its output belongs to the last module (not stale)."""
+        step = active()
+        if step is not None and isinstance(output, torch.Tensor) and output.grad_fn is not None:
+            step.block_modules[output.grad_fn._sequence_nr()] = step.plan.num_modules - 1
+        return None
+
     handles = [model.register_forward_pre_hook(capture, with_kwargs=True),
                model.register_forward_hook(check_complete)]
+    outputs = output_modules(model, backbone_path)
+    for p in outputs:
+        handles += [model.get_submodule(p).register_forward_pre_hook(detach_input),
+                    model.get_submodule(p).register_forward_hook(fresh_output)]
     for j, path in enumerate(learner.plan.boundaries):
-        handles.append(model.get_submodule(path).register_forward_hook(boundary(j)))
-    tagged = {id(m): m for _, m in backbone.named_children()}
+        handles.append(model.get_submodule(path).register_forward_hook(boundary(j),
+                                                                        with_kwargs=True))
+    tagged = {id(m): m for n, m in backbone.named_children()
+              if f'{backbone_path}.{n}' not in outputs}
     for p in block_paths:
         m = model.get_submodule(p)
         tagged[id(m)] = m

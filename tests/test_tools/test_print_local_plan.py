@@ -42,3 +42,20 @@ def test_cfg_options_change_the_plan(capsys):
     text = _tool().main([osp.join(ROOT, 'configs', 'resnet32_cifar10_dgl_k16.py'),
                          '--cfg-options', 'optim_wrapper.local.num_modules=4'])
     assert 'K=4 modules' in text
+
+
+@pytest.mark.parametrize('config,boundary,head', [
+    ('mmseg::segformer/segformer_mit-b0_8xb2-160k_ade20k-512x512.py',
+     '| local.m1 | backbone.layers.0.1.1 | 32, 16x16, 4 tokens |', 'ClassifierHead (SegAuxClassifier)'),
+    ('mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
+     '| local.m1 | backbone.layer3.0 | 32, 8x8, 8 |', 'ClassifierHead (ConvAuxClassifier)'),
+    ('mmdet::yolox/yolox_tiny_8xb8-300e_coco.py',
+     '| local.m1 | backbone.stage1.1 | 48, 16x16, 4 |', 'DetClassifierHead (RetinaHead)'),
+])
+def test_zoo_names_split_and_get_heads_of_their_kind(config, boundary, head, capsys):
+    """Any zoo config: --num-modules alone gives the split of its backbone and
+    the local heads of its kind (classifier, segmentor, detector)."""
+    assert _tool().main([config]).startswith('end-to-end')
+    text = _tool().main([config, '--num-modules', '4'])
+    assert 'K=4 modules' in text
+    assert f'{boundary} {head} |' in text
