@@ -74,18 +74,6 @@ def test_default_probe_sizes():
     assert default_probe_size(nn.Conv2d(3, 3, 1)) == (64, 64)
 
 
-class _TupleBlock(nn.Module):
-    def forward(self, x):
-        return x, x
-
-
-def test_a_block_without_a_tensor_output_is_refused():
-    holder = nn.Module()
-    holder.backbone = nn.Sequential(nn.Conv2d(3, 4, 3), _TupleBlock())
-    with pytest.raises(ValueError, match="blocks \\['backbone.1'\\] returned no tensor"):
-        probe_blocks(holder, 'backbone', ['backbone.0', 'backbone.1'], (8, 8))
-
-
 def test_a_boundary_without_a_map_or_tokens_is_refused():
     model = build_classifier(depth=20)
     probe = probe_blocks(model, 'backbone', block_paths(model), (32, 32))
