@@ -1,0 +1,67 @@
+"""Train zoo configs of mmpretrain, mmseg and mmdet locally and write the table.
+
+Runs the cases of ``mmlocal.testing.zoo.ZOO_CASES`` (configs straight from
+the toolboxes' model zoos, random init, small real batches) through the
+checks of ``mmlocal.testing.zoo.check_case``: K=1 equals E2E, every trainable
+parameter gets a gradient, module 1 is isolated from the last module, and one
+``train_step`` with the config's own optimizer and ``clip_grad``. The table
+replaces the one between the markers of ``docs/zoo.md``.
+
+Example::
+
+    python tools/analysis/zoo_sweep.py                       # all cases -> docs/zoo.md
+    python tools/analysis/zoo_sweep.py --only segformer fcos --out -   # print only
+"""
+import argparse
+import os.path as osp
+import re
+import time
+
+import mmlocal  # noqa: F401  (compat patches, registrations) before mm*
+import torch
+from mmengine.logging import MMLogger
+
+from mmlocal.testing.zoo import ZOO_CASES, check_case, format_table
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+BEGIN, END = '<!-- zoo-table -->', '<!-- /zoo-table -->'
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--only', nargs='+', help='run the cases whose config contains one '
+                        'of these strings')
+    parser.add_argument('--out', default=osp.join(ROOT, 'docs', 'zoo.md'),
+                        help="markdown file whose table is replaced ('-': print only)")
+    parser.add_argument('--threads', type=int, default=None, help='torch threads')
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    MMLogger.get_instance('zoo_sweep', log_level='WARNING')
+    cases = [c for c in ZOO_CASES if not args.only or any(s in c.config for s in args.only)]
+    results, start = [], time.perf_counter()
+    for case in cases:
+        results.append(check_case(case))
+        print(format_table(results[-1:]).splitlines()[-1], flush=True)
+    total = time.perf_counter() - start
+    passed = sum(r.passed for r in results)
+    cpu = sum(r.cpu_seconds for r in results)
+    table = (f'{format_table(results)}\n\n{passed} of {len(results)} cases pass; '
+             f'{total:.0f} s in all ({cpu:.0f} s of CPU time), torch {torch.__version__}, '
+             f'{torch.get_num_threads()} threads.')
+    if args.out == '-':
+        print(table)
+        return
+    with open(args.out) as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f'{args.out} has no {BEGIN} ... {END} markers for the table')
+    text = re.sub(re.escape(BEGIN) + '.*' + re.escape(END), lambda _: f'{BEGIN}\n{table}\n{END}',
+                  text, flags=re.S)
+    with open(args.out, 'w') as f:
+        f.write(text)
+    print(f'{passed}/{len(results)} pass; table written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
