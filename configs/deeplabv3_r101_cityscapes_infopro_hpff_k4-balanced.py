@@ -6,7 +6,7 @@ ImageNet end points (layer3[0], [9], [17]). Same heads, lambdas, HiLo windows
 Why these points: each HiLo window keeps two modules' graphs alive, and the
 last window also holds the ASPP and FCN heads and the task loss; at 2 x
 512x1024 (one GPU's share of batch 8) the split whose largest module peak is
-lowest (``mmlocal.local.split.measure_peak_costs`` + ``peak_balanced_indices``,
+lowest (``mmlocal.analysis.peaks.measure_peak_costs`` + ``peak_balanced_indices``,
 within 1% of the optimum, modules as even in blocks as that allows) ends the
 windows here. Reproduce with
 ``python tools/analysis/split_peaks.py configs/deeplabv3_r101_cityscapes_infopro_hpff.py

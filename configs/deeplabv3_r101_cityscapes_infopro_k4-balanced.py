@@ -7,7 +7,7 @@ Why these points: a module's peak is its graph plus its local heads' step
 (InfoPro's decoder reconstructs the full 512x1024 crop), and the last
 module's is its graph plus the ASPP and FCN heads and the task loss. At 2 x
 512x1024 (one GPU's share of batch 8) this split has the lowest largest
-module peak (``mmlocal.local.split.measure_peak_costs`` +
+module peak (``mmlocal.analysis.peaks.measure_peak_costs`` +
 ``peak_balanced_indices``); balancing block activations alone put the last
 boundary at layer3[19] and left the last module the largest. Reproduce with
 ``python tools/analysis/split_peaks.py configs/deeplabv3_r101_cityscapes_infopro_k4.py

@@ -7,6 +7,8 @@
 # momentum, cosine learning rate per epoch, 90 epochs. HPFF trains at batch 128
 # with lr 0.05 and InfoPro at 1024 with lr 0.4: the same lr per sample as here.
 # Other batch sizes: tools/train.py --auto-scale-lr (base_batch_size 256).
+# zero_init_residual=True (mmpretrain's ResNet). HPFF's own recipe (one GPU, batch 128,
+# lr 0.05, zero_init_residual=False): resnet101_imagenet_infopro_hpff_k4_1xb128.py.
 #
 # Data: mmpretrain's ImageNet layout, data/imagenet/{train,val}/ and
 # meta/{train,val}.txt ("<wnid>/<file> <label>" lines). Elsewhere:

@@ -6,6 +6,12 @@ layer1 + layer2[0] (layer2[5] for ResNet-152, layer2[2] for ResNeXt-101),
 its heads on the 512-channel 1/8 map: InfoPro's ImageNet psi and decoder w
 (§2.5, picked from the inferred width). Local loss 5 BCE + 0.75 CE (their
 README; 1.0 CE for ResNet-152). Module 2 = the rest, GAP and FC, plain CE.
+
+Recipe: mmpretrain's 8 x 32 (batch 256, SGD lr 0.1 Nesterov, weight decay 1e-4,
+cosine per epoch, 90 epochs, ``zero_init_residual=True``; see
+``resnet101_imagenet_e2e.py``), the authors' lr per sample. HPFF's own recipe
+(batch 128 on one GPU, lr 0.05, ``zero_init_residual=False``):
+``resnet101_imagenet_infopro_hpff_k4_1xb128.py``.
 """
 _base_ = './resnet101_imagenet_e2e.py'
 

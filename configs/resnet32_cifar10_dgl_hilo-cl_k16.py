@@ -11,5 +11,6 @@ optim_wrapper = dict(
         num_modules=16,
         stem='merged',
         method=dict(type='DGL', classifier=dict(type='ConvAuxClassifier', arch='2c2f')),
+        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
         hilo=dict(cascade=2, independent=False, cascade_weight=1.0),
     ))

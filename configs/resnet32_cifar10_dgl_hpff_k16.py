@@ -19,6 +19,7 @@ optim_wrapper = dict(
         num_modules=16,
         stem='merged',
         method=dict(type='DGL', classifier=dict(type='ConvAuxClassifier', arch='2c2f')),
+        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
         hilo=dict(cascade=2, independent_weight=0.001, cascade_weight=0.999,
                   first_independent=False),
         pff=dict(patches=2, variant='paper'),

@@ -16,6 +16,7 @@ optim_wrapper = dict(
     local=dict(
         num_modules=8,
         method=dict(type='DGL', classifier=dict(type='AuxDGLClassifier')),
+        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
         hilo=dict(cascade=3, independent_weight=0.001, cascade_weight=0.999,
                   first_independent=False, task_cascade_weight=1.0),
         mlaan=dict(momentum=0.995, ema='last', path='cascade'),

@@ -29,6 +29,7 @@ optim_wrapper = dict(
         stem='merged',
         method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.),
                     classifier=dict(type='ConvAuxClassifier', arch='2c2f')),
+        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
         hilo=dict(cascade=2, independent_weight=0.001, cascade_weight=0.999,
                   first_independent=False,
                   independent_method=dict(

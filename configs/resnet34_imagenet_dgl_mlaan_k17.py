@@ -11,8 +11,9 @@ copy of the first one updated for every module each iteration (r = 0.995).
 Heads: ``auxnet34`` (64/128 channels: two 1x1 convs C -> 2C -> C with BN and
 ReLU, then GAP -> FC; 256/512: GAP -> FC). The task loss: 0.001 CE(x) +
 0.999 CE(y), i.e. weight 1 on the last module and 0.999 on the two below.
-Recipe (§7): SGD Nesterov, lr 0.05 per 128 images (0.1 at batch 256 here),
-cosine, 150 epochs. Data: mmpretrain's ImageNet layout under data/imagenet
+Recipe (§7): SGD Nesterov, lr 0.05 per 128 images (0.1 at batch 256 here, mmpretrain's
+8 x 32), cosine, 150 epochs; ``zero_init_residual=True`` (mmpretrain's; MLAAN's
+``ImageNet/networks/resnet34.py`` line 125 defaults to False). Data: mmpretrain's ImageNet layout under data/imagenet
 (see resnet101_imagenet_e2e.py).
 """
 _base_ = 'mmpretrain::resnet/resnet34_8xb32_in1k.py'
@@ -30,6 +31,7 @@ optim_wrapper = dict(
         num_modules=17,
         stem='merged',
         method=dict(type='DGL', classifier=dict(type='AuxNet34Classifier')),
+        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
         hilo=dict(cascade=3, independent_weight=0.001, cascade_weight=0.999,
                   first_independent=False),
         mlaan=dict(momentum=0.995, ema='all', path='cascade', table='mlaan'),

@@ -3,7 +3,7 @@ from .utils import compat as _compat
 
 _compat.apply()  # before anything imports torchvision or loads a checkpoint
 
-from . import datasets, engine, local, models  # noqa: E402,F401  (register classes)
+from . import analysis, datasets, engine, local, models  # noqa: E402,F401  (register classes)
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

@@ -1,8 +1,9 @@
 """The contract between mmlocal's parts: what flows from the engine to the heads.
 
-Everything here is plain data or a protocol and imports nothing of mmlocal,
-so heads (``mmlocal.models``) are typed against it without importing the
-engine (``mmlocal.local``), and the engine without importing the heads.
+Everything here is plain data or a protocol and imports nothing of mmlocal
+but ``utils`` (the floor below everything), so heads (``mmlocal.models``)
+are typed against it without importing the engine (``mmlocal.local``), and
+the engine without importing the heads.
 
 * ``FeatureInfo``: what the probe learned about one boundary output; heads
   take their channels and map size from it, never from the user.
@@ -16,6 +17,8 @@ from typing import Any, Dict, List, Optional, Protocol, Tuple, runtime_checkable
 
 import torch
 import torch.nn as nn
+
+from mmlocal.utils.mmengine_adapter import normalizes_inputs
 
 #: Named predictions of a local head (``'logits'``, ``'recon'``, ...).
 Preds = Dict[str, torch.Tensor]
@@ -62,7 +65,7 @@ class LocalTargets:
         if self._image01 is None:
             x = self.inputs.detach().float()
             pre = self.preprocessor
-            if pre is not None and getattr(pre, '_enable_normalize', False):
+            if pre is not None and normalizes_inputs(pre):
                 x = x * pre.std.float() + pre.mean.float()
             self._image01 = (x / 255.).clamp(0, 1)
         return self._image01

@@ -12,4 +12,6 @@ default_hooks = dict(
 
 # Checkpoints carry the random-number states, and data workers are seeded by
 # (seed, epoch, rank): a resumed run draws what the straight run draws.
-custom_hooks = [dict(type='RandomStateHook')]
+# Local losses are read, checked for NaN/Inf and logged once per iteration,
+# outside the training step (no host sync per loss); a no-op for E2E.
+custom_hooks = [dict(type='RandomStateHook'), dict(type='LocalLossHook')]

@@ -14,6 +14,8 @@ from .hooks import DropLocalLearnerHook
 from .options import (check_amp_available, enable_amp, enable_auto_scale_lr, enable_dump, enable_tta,
                       enable_visualization, set_default_collate)
 from .runner import build_runner
+from .speed import (OpCounter, StepCount, benchmark_speed, count_step, parse_spec,
+                    run_iteration, runner_mode, speed_table)
 from .toolboxes import DetToolbox, PretrainToolbox, SegToolbox, Toolbox, get_toolbox
 
 __all__ = [
@@ -27,5 +29,6 @@ __all__ = [
     'setup_cpu_distributed', 'DropLocalLearnerHook', 'check_amp_available', 'enable_amp',
     'enable_auto_scale_lr', 'enable_dump', 'enable_tta', 'enable_visualization',
     'set_default_collate', 'build_runner', 'DetToolbox', 'PretrainToolbox',
-    'SegToolbox', 'Toolbox', 'get_toolbox'
+    'SegToolbox', 'Toolbox', 'get_toolbox', 'OpCounter', 'StepCount', 'benchmark_speed',
+    'count_step', 'parse_spec', 'run_iteration', 'runner_mode', 'speed_table'
 ]

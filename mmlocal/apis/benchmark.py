@@ -252,30 +252,30 @@ def head_peak_memory(method: str, arch: str, channels: int, size: Sequence[int],
     the size (MB) of the feature's gradient, which the module's output
     gradient needs with or without PFF (and in E2E) and is part of the peak.
 
-    The head's parameters, their gradients and the feature exist before the
-    window, so the figure is the head's activations and gradients.
+    The head is the plan's (``build_plan``, ``build_head``: what the learner
+    builds for a module of ``method`` with ``pff=dict(patches=n)``) and runs
+    as the step runs it. Its parameters, their gradients and the feature
+    exist before the window, so the figure is the head's activations and
+    gradients.
     """
-    from mmlocal.local.head_runner import run_head, run_head_patched
-    from mmlocal.local.methods import FeatureInfo, TaskInfo, build_method
-    from mmlocal.local.targets import LocalTargets
+    from mmlocal.analysis import run_planned_head
+    from mmlocal.local.plan import build_head, build_plan
+    from mmlocal.structures import FeatureInfo, LocalTargets, TaskInfo
     torch.manual_seed(seed)
     cfg = dict(type=method)
     if method != 'PredSim':
         cfg['classifier'] = dict(type='ConvAuxClassifier', arch=arch)
-    meth = build_method(cfg)
-    head = meth.build_head(FeatureInfo(channels, tuple(size)), TaskInfo('classification', 10),
-                           meth.loss_weights(0.))
+    plan = build_plan(['backbone.layer1.0'], cfg,
+                      pff=dict(patches=patches) if patches > 1 else None)
+    hp = plan.heads[0]
+    head = build_head(hp, FeatureInfo(channels, tuple(size)), TaskInfo('classification', 10))
     feat = torch.randn(batch, channels, *size).requires_grad_()
     targets = LocalTargets(inputs=torch.rand(batch, 3, *image) * 255,
                            labels=torch.randint(0, 10, (batch, )))
     targets.image01  # the target image exists before the window, like the batch
 
     def step():
-        if patches == 1:
-            run_head(head, feat, targets, tuple(image), 1.0, lambda l: l.backward())
-        else:
-            run_head_patched(head, feat, targets, tuple(image), 1.0,
-                             lambda l: l.backward(), patches)
+        run_planned_head(hp, head, feat, targets, tuple(image))
 
     step()  # gradients of the head's parameters exist from now on
     feat.grad = None

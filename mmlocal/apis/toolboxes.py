@@ -5,7 +5,7 @@ so the tools ask ``get_toolbox(cfg)`` instead of testing the scope string.
 ``Toolbox`` itself is the behaviour for any other scope.
 """
 import copy
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Optional, Tuple
 
 import torch
 
@@ -84,13 +84,9 @@ class PretrainToolbox(Toolbox):
 
     def synthetic_samples(self, cfg: Any, batch_size: int, hw: Tuple[int, int],
                           generator: torch.Generator) -> list:
-        from mmpretrain.structures import DataSample
+        from mmlocal.analysis.batch import classification_samples
         num_classes = (cfg.model.get('head') or {}).get('num_classes', 10)
-        return [
-            DataSample(metainfo=_meta(hw)).set_gt_label(
-                int(torch.randint(0, num_classes, (1, ), generator=generator)))
-            for _ in range(batch_size)
-        ]
+        return classification_samples(num_classes, batch_size, hw, generator)
 
 
 @TOOLBOXES.register_module(name='mmseg')
@@ -108,16 +104,9 @@ class SegToolbox(Toolbox):
 
     def synthetic_samples(self, cfg: Any, batch_size: int, hw: Tuple[int, int],
                           generator: torch.Generator) -> list:
-        from mmengine.structures import PixelData
-        from mmseg.structures import SegDataSample
+        from mmlocal.analysis.batch import segmentation_samples
         num_classes = cfg.model.get('decode_head', {}).get('num_classes', 19)
-        samples = []
-        for _ in range(batch_size):
-            sample = SegDataSample(metainfo=dict(_meta(hw), reduce_zero_label=False))
-            sample.gt_sem_seg = PixelData(data=torch.randint(
-                0, num_classes, (1, *hw), dtype=torch.int64, generator=generator))
-            samples.append(sample)
-        return samples
+        return segmentation_samples(num_classes, batch_size, hw, generator)
 
 
 @TOOLBOXES.register_module(name='mmdet')
@@ -135,36 +124,17 @@ class DetToolbox(Toolbox):
         from mmdet.evaluation import DumpDetResults
         return DumpDetResults(out_file_path=out)
 
-    #: random boxes per synthetic image
-    boxes_per_image = 3
-
     def synthetic_samples(self, cfg: Any, batch_size: int, hw: Tuple[int, int],
                           generator: torch.Generator) -> list:
         """Boxes of 10-30% of the image side at random places, random labels.
         Box detectors only: a mask head needs masks, which are not drawn."""
-        from mmdet.structures import DetDataSample
-        from mmengine.structures import InstanceData
+        from mmlocal.analysis.batch import detection_samples
         model = cfg.model
         if (model.get('roi_head') or {}).get('mask_head') is not None:
             raise ValueError('--synthetic draws boxes only; a mask head needs masks: '
                              'benchmark this config on its dataset instead.')
         head = model.get('bbox_head') or (model.get('roi_head') or {}).get('bbox_head') or {}
-        num_classes = head.get('num_classes', 80)
-        h, w = hw
-        side = torch.tensor([w, h], dtype=torch.float32)
-        n = self.boxes_per_image
-        samples = []
-        for _ in range(batch_size):
-            wh = (0.1 + 0.2 * torch.rand(n, 2, generator=generator)) * side
-            xy = torch.rand(n, 2, generator=generator) * (side - wh)
-            sample = DetDataSample(metainfo=_meta(hw))
-            sample.gt_instances = InstanceData(
-                bboxes=torch.cat([xy, xy + wh], dim=1),
-                labels=torch.randint(0, num_classes, (n, ), generator=generator))
-            sample.ignored_instances = InstanceData(
-                bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.int64))
-            samples.append(sample)
-        return samples
+        return detection_samples(head.get('num_classes', 80), batch_size, hw, generator)
 
 
 def get_toolbox(cfg_or_scope: Any) -> Toolbox:
@@ -194,9 +164,3 @@ def _visualization_hook(cfg: Any) -> dict:
 def _require_pickle(out: str) -> None:
     if not out.endswith(('.pkl', '.pickle')):
         raise ValueError(f'--out must be a .pkl file, got {out!r}')
-
-
-def _meta(hw: Sequence[int]) -> dict:
-    h, w = hw
-    return dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
-                scale_factor=(1.0, 1.0), flip=False, flip_direction=None)

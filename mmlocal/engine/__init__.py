@@ -1,4 +1,4 @@
-from . import hooks  # noqa: F401  (registers RandomStateHook, seed_worker)
+from . import hooks  # noqa: F401  (registers LocalLossHook, RandomStateHook, seed_worker)
 from .optim_wrapper import (LocalLearningOptimWrapper,
                             LocalLearningOptimWrapperConstructor)
 from .pipeline import MMPipelineParallel

@@ -50,6 +50,7 @@ from mmlocal.local.config import LocalConfigError, PipelineConfig
 from mmlocal.local.plan import LocalPlan
 from mmlocal.local.split import block_paths as list_block_paths
 from mmlocal.local.step import LocalStep
+from mmlocal.utils.mmengine_adapter import accumulative_counts
 
 
 class StopForward(Exception):
@@ -270,7 +271,7 @@ class Pipeline:
                 f'local.pipeline.stages={cfg.stages} must divide the number of processes '
                 f'({world}): launch a multiple of {cfg.stages} processes '
                 f'(tools/dist_train.sh CONFIG {cfg.stages * max(world // cfg.stages, 1)})')
-        if getattr(optim_wrapper, '_accumulative_counts', 1) != 1:
+        if accumulative_counts(optim_wrapper) != 1:
             raise LocalConfigError('local.pipeline does not support gradient accumulation '
                                    '(optim_wrapper.accumulative_counts): raise the batch size')
         self.model, self.learner, self.optim_wrapper = model, learner, optim_wrapper

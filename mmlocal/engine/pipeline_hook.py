@@ -15,10 +15,11 @@ the task loss of the last stage) into rank 0's hub, so the log shows them all.
 from typing import Optional
 
 import torch.distributed as torch_dist
-from mmengine.hooks import CheckpointHook, Hook, LoggerHook
+from mmengine.hooks import Hook, LoggerHook
 from mmengine.logging import MessageHub
 
 from mmlocal.registry import HOOKS
+from .hooks.checkpoint_due import checkpoint_due
 from .pipeline import Pipeline
 from .pipeline_sampler import PipelineSampler
 
@@ -53,22 +54,15 @@ class PipelineHook(Hook):
             pipe.flush(runner.optim_wrapper)
             pipe.gather()
 
-    def _checkpoint_interval(self, runner) -> Optional[int]:
-        for hook in runner.hooks:
-            if isinstance(hook, CheckpointHook) and hook.by_epoch is False:
-                return hook.interval
-        return None
-
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        """Iteration-based loops: drain where a checkpoint or a validation
-        follows this iteration, and at the last one."""
+        """Iteration-based loops: drain where a checkpoint (as the config's
+        ``CheckpointHook`` decides it) or a validation follows this
+        iteration, and at the last one."""
         if self._pipeline(runner) is None:
             return
         loop = runner.train_loop
         it = runner.iter + 1
-        needs = it >= runner.max_iters
-        ckpt = self._checkpoint_interval(runner)
-        needs |= bool(ckpt) and it % ckpt == 0
+        needs = it >= runner.max_iters or checkpoint_due(runner)
         if not hasattr(loop, 'max_epochs'):  # IterBasedTrainLoop validates by iteration
             interval, begin = getattr(loop, 'val_interval', 0), getattr(loop, 'val_begin', 1)
             needs |= bool(interval) and it >= begin and it % interval == 0

@@ -171,6 +171,8 @@ class PFFConfig(_Section):
     patches: int = 2  # n: heads run on n x n patches
     variant: str = 'paper'  # 'paper' | 'quadrant' (HPFF CIFAR code) | 'output' (ImageNet code)
     apply_to: Tuple[str, ...] = ('independent', 'cascade')
+    # 'paper' variant: patches one at a time (memory) or all in one batched call (launches)
+    mode: str = 'sequential'
 
     def _checked(self, where):
         apply_to = self.apply_to
@@ -182,7 +184,8 @@ class PFFConfig(_Section):
         return dataclasses.replace(
             self, patches=_number(self.patches, f'{where}.patches', low=1, integer=True),
             variant=_choice(self.variant, ('paper', 'quadrant', 'output'), f'{where}.variant'),
-            apply_to=tuple(apply_to))
+            apply_to=tuple(apply_to),
+            mode=_choice(self.mode, ('sequential', 'batched'), f'{where}.mode'))
 
 
 @dataclass(frozen=True)
@@ -192,12 +195,16 @@ class MLAANConfig(_Section):
     ema: str = 'all'  # 'all' modules, or the 'last' only (the authors' CIFAR code)
     path: str = 'cascade'  # heads that get the copies: 'cascade' (code) or 'independent'
     table: str = 'auto'  # 'auto' | 'mlaan' (the authors' tables, required) | 'rule'
+    # 'frozen' EMA branches (the paper, resnetDGLbin.py) or 'trained' by the
+    # optimizer too (resnetInfoProbin.py never freezes them)
+    ema_branch: str = 'frozen'
 
     def _checked(self, where):
         return dataclasses.replace(
             self,
             momentum=_number(self.momentum, f'{where}.momentum', low=0, high=1, high_open=True),
             ema=_choice(self.ema, ('all', 'last'), f'{where}.ema'),
+            ema_branch=_choice(self.ema_branch, ('frozen', 'trained'), f'{where}.ema_branch'),
             path=_choice(self.path, ('cascade', 'independent'), f'{where}.path'),
             table=_choice(self.table, ('auto', 'mlaan', 'rule'), f'{where}.table'))
 
@@ -227,7 +234,47 @@ class PipelineConfig(_Section):
             balance=_choice(self.balance, ('blocks', 'modules'), f'{where}.balance'))
 
 
-_SPLITS_FIXED = ('auto', 'blocks', 'memory')
+@dataclass(frozen=True)
+class MemoryBatchConfig(_Section):
+    """The training batch at which ``split='memory'`` and ``memory_budget``
+    measure a step's peak (``local.memory_batch``): the batch of one process
+    (``train_dataloader.batch_size``) and the crop it trains on."""
+    batch_size: Optional[int] = None
+    input_size: Optional[Tuple[int, int]] = None  # (H, W); default: the preprocessor's crop
+
+    def _checked(self, where):
+        if self.batch_size is None:
+            raise LocalConfigError(f'{where}.batch_size is required: the batch of one process '
+                                   '(train_dataloader.batch_size)')
+        size = self.input_size
+        if size is not None:
+            if isinstance(size, str) or not isinstance(size, (tuple, list)) or len(size) != 2:
+                raise LocalConfigError(f'{where}.input_size must be (H, W), got {size!r}')
+            size = tuple(_number(v, f'{where}.input_size', low=1, integer=True) for v in size)
+        return dataclasses.replace(
+            self, batch_size=_number(self.batch_size, f'{where}.batch_size', low=1, integer=True),
+            input_size=size)
+
+
+_UNITS = {'': 1, 'B': 1, 'K': 2**10, 'M': 2**20, 'G': 2**30, 'T': 2**40}
+
+
+def parse_bytes(value, where: str) -> int:
+    """Bytes from an int or a string like '20GB', '512 MiB', '1.5G' (binary
+    units: 1 GB = 2**30 bytes, as torch.cuda and nvidia-smi count)."""
+    if isinstance(value, str):
+        text = value.strip().upper().replace('IB', '').replace('B', '') or '?'
+        unit = text[-1] if text[-1] in _UNITS else ''
+        try:
+            number = float(text[:-1] if unit else text)
+        except ValueError:
+            raise LocalConfigError(f"{where} must be a number of bytes or a size like '20GB', "
+                                   f'got {value!r}') from None
+        value = number * _UNITS[unit]
+    value = _number(value, where, low=1)
+    return int(value)
+
+
 
 
 @dataclass(frozen=True)
@@ -244,12 +291,21 @@ class LocalConfig:
     task: Optional[str] = None
     backbone: str = 'backbone'
     stem: str = 'module'  # 'module' (InfoPro: the stem is a module) | 'merged' (HPFF/MLAAN)
+    # schedule position r of each module: 'index' (module or segment index / (K-2)) |
+    # 'stage' (backbone stage / (S-2): MLAAN's resnetInfoProbin.py); see plan.py
+    schedule: str = 'index'
+    # BN running statistics per step: 'once' | 'per-path' (as often as the authors'
+    # HiLo/MLAAN loops run each block: momentum 1-(1-m)^n, n from the plan)
+    bn_updates: str = 'once'
     probe_size: Optional[Tuple[int, int]] = None
     num_classes: Optional[int] = None
     check_finite: bool = True
     # HiLo/MLAAN windows keep only each module's input and recompute its forward
     # for the VJPs (True: refuse a module that cannot be re-run; 'auto': it keeps its graph)
     recompute: Any = 'auto'
+    # the smallest K (and its split='memory' split) whose measured step peak fits (bytes or '20GB')
+    memory_budget: Optional[int] = None
+    memory_batch: Optional[MemoryBatchConfig] = None  # where split='memory' measures
 
     @classmethod
     def parse(cls, cfg, where: str = 'optim_wrapper.local') -> 'LocalConfig':
@@ -295,13 +351,39 @@ class LocalConfig:
                                        or cfg['recompute'] == 'auto'):
             raise LocalConfigError(f"{where}.recompute must be True, False or 'auto', "
                                    f'got {cfg["recompute"]!r}')
+        cls._parse_memory(cfg, where)
         if 'check_finite' in cfg:
             _bool(cfg['check_finite'], f'{where}.check_finite')
         if 'stem' in cfg:
             _choice(cfg['stem'], ('module', 'merged'), f'{where}.stem')
+        if 'schedule' in cfg:
+            _choice(cfg['schedule'], ('index', 'stage'), f'{where}.schedule')
+        if 'bn_updates' in cfg:
+            _choice(cfg['bn_updates'], ('once', 'per-path'), f'{where}.bn_updates')
         if 'backbone' in cfg and not isinstance(cfg['backbone'], str):
             raise LocalConfigError(f'{where}.backbone must be a module path string')
         return cls(**cfg)
+
+    @staticmethod
+    def _parse_memory(cfg: dict, where: str) -> None:
+        cfg['memory_batch'] = MemoryBatchConfig.parse(cfg.get('memory_batch'),
+                                                      f'{where}.memory_batch')
+        if cfg.get('memory_budget') is None:
+            return
+        cfg['memory_budget'] = parse_bytes(cfg['memory_budget'], f'{where}.memory_budget')
+        given = [k for k in ('num_modules', 'boundaries') if cfg.get(k) is not None]
+        if given:
+            raise LocalConfigError(f'{where}.memory_budget chooses the number of modules itself: '
+                                   f'drop {given[0]}, or drop memory_budget')
+        if cfg.get('split', 'memory') not in ('memory', 'auto'):
+            raise LocalConfigError(f"{where}.memory_budget takes split='memory' (the peak-"
+                                   f"balanced split of each K), got split={cfg['split']!r}")
+        cfg['split'] = 'memory'
+
+    @property
+    def measures_peaks(self) -> bool:
+        """Whether the split needs a measured training step (``mmlocal.analysis``)."""
+        return self.split == 'memory' or self.memory_budget is not None
 
     def check_window(self, num_modules: int) -> None:
         """The cascade window cannot span more modules than there are."""

@@ -5,18 +5,32 @@ Fusion: the feature is cut into n x n patches, the *same* head runs on each,
 predictions are fused (vectors averaged, dense maps tiled back: at pixel
 resolution, or on the feature grid for dense detection outputs) and the loss
 is taken on the fused prediction, exactly the paper's
-y_hat = 1/n^2 sum_kl g(x^(k,l)). To really save memory the patches are
-processed one at a time: a first pass without graph gives the fused
-prediction and the loss's gradient w.r.t. it; a second pass recomputes each
-patch with graph and backpropagates its share, so only one patch's
-activations are alive at once. BatchNorm statistics are updated once (first
-pass) and dropout masks are replayed (RNG restored).
+y_hat = 1/n^2 sum_kl g(x^(k,l)). Two modes (``local.pff.mode``), the same
+maths:
+
+* ``'sequential'`` (default) saves memory: a first pass without graph gives
+  the fused prediction and the loss's gradient w.r.t. it; a second pass
+  recomputes each patch with graph and backpropagates its share, so only one
+  patch's activations are alive at once. BatchNorm statistics are updated
+  once (first pass; the second is a ``replay``) and dropout masks are
+  replayed (RNG restored). 2 n^2 head forwards and n^2 backwards.
+* ``'batched'`` saves launches: one forward of the head over all n^2 patches
+  stacked along the batch (one kernel per layer over n^2 x B images, every
+  BN layer normalising each patch with that patch's own statistics), one
+  backward (``pff_batched.py``). Its activations are those of the unpatched
+  head. BN running statistics end as n^2 sequential updates leave them (up
+  to float32 rounding). Dropout draws other masks than the sequential mode.
+  Patch grids that do not divide the map (odd sizes) run sequentially.
 """
-import contextlib
+import logging
 from typing import Callable, Dict, List, Tuple
 
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
+
+from .pff_batched import run_batched
+from .replay import replay, rng_state, set_rng_state
 
 Backward = Callable[[torch.Tensor], None]
 
@@ -64,41 +78,50 @@ def check_patch_grid(n: int, spatial: Tuple[int, int], where: str) -> None:
             f'use pff.patches <= {min(h, w)} or move the boundary to a larger map')
 
 
-@contextlib.contextmanager
-def frozen_norm_stats(module: nn.Module):
-    """Restore BN running statistics after a recomputation pass."""
-    norms = [m for m in module.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
-             for m in norms]
-    try:
-        yield
-    finally:
-        for m, (mean, var, count) in zip(norms, saved):
-            m.running_mean.copy_(mean)
-            m.running_var.copy_(var)
-            m.num_batches_tracked.copy_(count)
-
-
-def _rng_state(device: torch.device):
-    cuda = torch.cuda.get_rng_state(device) if device.type == 'cuda' else None
-    return torch.get_rng_state(), cuda
-
-
-def _set_rng_state(state, device: torch.device) -> None:
-    cpu, cuda = state
-    torch.set_rng_state(cpu)
-    if cuda is not None:
-        torch.cuda.set_rng_state(cuda, device)
+PFF_MODES = ('sequential', 'batched')
 
 
 def run_head_patched(head: nn.Module, feat: torch.Tensor, targets,
                      out_size: Tuple[int, int], weight: float, backward: Backward,
-                     n: int) -> Dict[str, torch.Tensor]:
+                     n: int, mode: str = 'sequential') -> Dict[str, torch.Tensor]:
     """PFF: ``head`` on n x n patches of ``feat``, predictions fused, loss on
     the fusion; gradients reach ``feat`` and the head's parameters."""
     H, W = feat.shape[-2:]
     check_patch_grid(n, (H, W), type(head).__name__)
+    if mode not in PFF_MODES:
+        raise ValueError(f'local.pff.mode must be one of {PFF_MODES}, got {mode!r}')
+    if mode == 'batched':
+        if _divides(n, (H, W), out_size, head.FUSION):
+            return run_batched(head, feat, targets, out_size, weight, backward, n, _TILED)
+        _warn_uneven(n, (H, W), out_size)
+    return _run_sequential(head, feat, targets, out_size, weight, backward, n)
+
+
+def _divides(n: int, spatial: Tuple[int, int], out_size: Tuple[int, int],
+             fusion: Dict[str, str]) -> bool:
+    sizes = list(spatial)
+    if 'tile' in fusion.values():
+        sizes += list(out_size)
+    return all(s % n == 0 for s in sizes)
+
+
+_warned_uneven = set()
+
+
+def _warn_uneven(n: int, spatial, out_size) -> None:
+    key = (n, tuple(spatial), tuple(out_size))
+    if key not in _warned_uneven:
+        _warned_uneven.add(key)
+        print_log(f"local.pff.mode='batched': a {n}x{n} patch grid does not divide the "
+                  f'{spatial[0]}x{spatial[1]} feature map (or the {out_size[0]}x{out_size[1]} '
+                  'output); these patches run sequentially', logger='current',
+                  level=logging.WARNING)
+
+
+def _run_sequential(head: nn.Module, feat: torch.Tensor, targets,
+                    out_size: Tuple[int, int], weight: float, backward: Backward,
+                    n: int) -> Dict[str, torch.Tensor]:
+    H, W = feat.shape[-2:]
     rows = patch_slices(H, n, out_size[0])
     cols = patch_slices(W, n, out_size[1])
     grid = [(r, c) for r in rows for c in cols]
@@ -109,10 +132,10 @@ def run_head_patched(head: nn.Module, feat: torch.Tensor, targets,
     states, preds = [], []
     with torch.no_grad():
         for (fr, orow), (fc, ocol) in grid:
-            states.append(_rng_state(device))
+            states.append(rng_state(device))
             size = (orow.stop - orow.start, ocol.stop - ocol.start)
             preds.append(head(feat[..., fr, fc].detach(), size))
-    after = _rng_state(device)
+    after = rng_state(device)
     fused = {}
     for name in preds[0]:
         kind = fusion.get(name, 'mean')
@@ -134,33 +157,32 @@ def run_head_patched(head: nn.Module, feat: torch.Tensor, targets,
     # region: backpropagating through a slice of ``feat`` would materialise a
     # zero-padded gradient of the whole map for every patch.
     grad_feat = torch.zeros_like(feat) if feat.requires_grad else None
-    with frozen_norm_stats(head):
-        for ((fr, orow), (fc, ocol)), state in zip(grid, states):
-            _set_rng_state(state, device)
-            size = (orow.stop - orow.start, ocol.stop - ocol.start)
-            patch = feat[..., fr, fc].detach().requires_grad_(feat.requires_grad)
-            out = head(patch, size)
-            outs, grads = [], []
-            for name, value in out.items():
-                g = fused[name].grad
-                if g is None:
-                    continue
-                kind = fusion.get(name, 'mean')
-                if kind in _TILED:
-                    g = g[_region(((fr, orow), (fc, ocol)), kind)]
-                else:
-                    g = g / len(grid)
-                outs.append(value)
-                grads.append(g.to(value.dtype))
-            if outs:
-                torch.autograd.backward(outs, grads)
-            if patch.grad is not None:
-                grad_feat[..., fr, fc] += patch.grad
-            del out, outs, grads, patch
+    for ((fr, orow), (fc, ocol)), state in zip(grid, states):
+        set_rng_state(state, device)
+        size = (orow.stop - orow.start, ocol.stop - ocol.start)
+        patch = feat[..., fr, fc].detach().requires_grad_(feat.requires_grad)
+        out = replay(head, patch, size)
+        outs, grads = [], []
+        for name, value in out.items():
+            g = fused[name].grad
+            if g is None:
+                continue
+            kind = fusion.get(name, 'mean')
+            if kind in _TILED:
+                g = g[_region(((fr, orow), (fc, ocol)), kind)]
+            else:
+                g = g / len(grid)
+            outs.append(value)
+            grads.append(g.to(value.dtype))
+        if outs:
+            torch.autograd.backward(outs, grads)
+        if patch.grad is not None:
+            grad_feat[..., fr, fc] += patch.grad
+        del out, outs, grads, patch
     if grad_feat is not None:
         if feat.is_leaf:
             feat.grad = grad_feat if feat.grad is None else feat.grad + grad_feat
         else:  # a view of the leaf (ViT tokens reshaped to their grid)
             torch.autograd.backward(feat, grad_feat)
-    _set_rng_state(after, device)
+    set_rng_state(after, device)
     return {k: v.detach() for k, v in losses.items()}

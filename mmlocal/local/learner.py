@@ -23,6 +23,7 @@ from mmengine.logging import print_log
 
 from mmlocal.models.heads.leap_head import LeapAugmentedHead
 from mmlocal.structures import FeatureInfo, TaskInfo
+from .bn_updates import per_path_momentum, restore_momentum
 from .config import LocalConfig
 from .head_runner import check_patch_grid
 from .isolation import IsolationCheck
@@ -39,11 +40,12 @@ _LEARNERS: 'weakref.WeakKeyDictionary[nn.Module, LocalLearner]' = weakref.WeakKe
 LEGACY_PREFIX = 'local_learner.'
 
 
-def _section(section) -> Optional[dict]:
-    """A checked config section as the plan's keyword dict (unset keys left out)."""
+def _section(section, drop=()) -> Optional[dict]:
+    """A checked config section as the plan's keyword dict (unset keys and
+    ``drop`` left out)."""
     if section is None:
         return None
-    return {k: v for k, v in section.to_dict().items() if v is not None}
+    return {k: v for k, v in section.to_dict().items() if v is not None and k not in drop}
 
 
 def _legacy_loader(learner: 'LocalLearner'):
@@ -55,6 +57,10 @@ def _legacy_loader(learner: 'LocalLearner'):
         if keys:
             learner.load_state_dict({k[len(legacy):]: state_dict.pop(k) for k in keys})
     return hook
+
+
+def _reread_leaps(learner: 'LocalLearner', incompatible_keys) -> None:
+    learner._leaps_synced = False  # loaded copies carry their own ``synced`` flags
 
 
 class LocalLearner(nn.Module):
@@ -91,8 +97,9 @@ class LocalLearner(nn.Module):
                 "checkpointed blocks (with_cp=True) do not honour: set the backbone's "
                 'with_cp=False; local.recompute keeps only module inputs instead')
         self.plan = plan_for(boundaries, paths, getattr(backbone, 'depth', None), cfg.method,
-                             hilo=_section(cfg.hilo), pff=_section(cfg.pff),
-                             mlaan=_section(cfg.mlaan), stem=cfg.stem)
+                             hilo=_section(cfg.hilo),
+                             pff=_section(cfg.pff, drop=('mode',)),  # the head runner's
+                             mlaan=_section(cfg.mlaan), stem=cfg.stem, schedule=cfg.schedule)
         self.plan.check_supervised()
         self.isolation = IsolationCheck(model, paths, boundaries)  # run by the first step
         self.heads = nn.ModuleDict()  # independent heads, by module name
@@ -105,10 +112,15 @@ class LocalLearner(nn.Module):
             head = build_head(hp, feat, self.task, model, leap_feat)
             (self.heads if hp.kind == 'independent' else self.cascade_heads)[
                 f'm{hp.module + 1}'] = head
+        # after the heads: leap copies keep the live blocks' own momentum
+        self._bn_changes = per_path_momentum(model, paths, boundaries, self.plan.passes) \
+            if cfg.bn_updates == 'per-path' else []
         # blocks of the modules a window may recompute (1..K-2)
         self.module_blocks = module_blocks(paths, boundaries, model) \
             if cfg.recompute and self.plan.reach_back() > 0 else {}
         self._recompute_warned = False
+        self._leaps_synced = False  # _sync_leaps has read the ``synced`` buffers
+        self.register_load_state_dict_post_hook(_reread_leaps)
         self.current_step: Optional[LocalStep] = None
         self.step_factory = LocalStep  # the pipeline swaps in its stage's step
         param = next(model.parameters(), None)
@@ -162,6 +174,8 @@ class LocalLearner(nn.Module):
         for h in self._handles:
             h.remove()
         self._handles = []
+        restore_momentum(self._bn_changes)
+        self._bn_changes = []
         if _LEARNERS.get(self.model) is self:
             del _LEARNERS[self.model]
 
@@ -201,10 +215,14 @@ class LocalLearner(nn.Module):
     def _sync_leaps(self) -> None:
         """Copies take the live blocks' weights at the first armed forward,
         after the Runner's weight init (a ``synced`` buffer keeps resumed
-        copies intact)."""
+        copies intact). The buffers are read once, not every step (a host
+        sync each), and again after a state dict is loaded."""
+        if self._leaps_synced:
+            return
         for h in self.leap_heads():
             if not bool(h.synced):
                 h.sync_from([self.model.get_submodule(p) for p in h.sources])
+        self._leaps_synced = True
 
     def update_ema(self) -> None:
         """MLAAN: EMA copies follow their live blocks once per iteration,

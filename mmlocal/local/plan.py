@@ -20,7 +20,25 @@ Two conventions for the stem (ALGORITHMS.md §1.1), ``stem``:
 * ``'merged'`` (HPFF's and MLAAN's code): the stem is in no segment. No head
   reads it; the losses of the first segment (module 1) reach through it.
   Segment i = j - 1 and r = i / (K-2), so r never reaches 1 (§5.2).
+
+Where a module sits on the schedule, ``schedule``:
+
+* ``'index'`` (default): r = the module's (or segment's) index / (K-2), as
+  above (InfoPro's ``networks/resnet.py``, HPFF's ``resnetInfoPro_HPFF.py``).
+* ``'stage'`` (MLAAN's ``CIFAR-SVHN-STL/networks/resnetInfoProbin.py``,
+  lines 329-330): r = the backbone stage (1-based ``layer`` number) of the
+  module's last block / (S-2), S the number of segments (ML's
+  ``local_module_num``, K-1 with a merged stem). Independent and cascade
+  heads of a segment share it.
+
+``passes``: how often the authors' HiLo/MLAAN loops run each module's
+blocks in one step (§5.2, §6.3): once on the independent (x) path, once more
+for every cascade window containing it, the task's closing window included;
+the stem runs once (the y path starts from a clone of its output). Their BN
+running statistics are updated that often; ``bn_updates='per-path'``
+reproduces it.
 """
+import re
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -31,6 +49,9 @@ from .config import LocalConfigError
 from .methods import build_method
 
 PFF_VARIANTS = ('paper', 'quadrant', 'output')
+SCHEDULES = ('index', 'stage')
+EMA_BRANCHES = ('frozen', 'trained')
+_STAGE = re.compile(r'layer(\d+)\.\d+$')
 
 
 @dataclass(frozen=True)
@@ -50,8 +71,11 @@ class HeadPlan:
     #: (HPFF ImageNet code §5.4: the reconstruction split, BCEs summed)
     pff: str = ''
     leap: Tuple[str, ...] = ()
-    ema: bool = False
+    ema: bool = False  # this head's EMA branch follows its live block once per step
     momentum: float = 0.995
+    #: the EMA branch of a leap head: 'frozen' (MLAAN's resnetDGLbin.py,
+    #: resnetMLAAN.py) or 'trained' by the optimizer as well (resnetInfoProbin.py)
+    ema_branch: str = 'frozen'
     r: Optional[float] = None  # the schedule position (None: not scheduled)
 
     @property
@@ -68,6 +92,9 @@ class LocalPlan:
     task_weight_below: float
     stem: str = 'module'
     settings: Dict[str, str] = field(default_factory=dict)
+    #: per module, how often the authors' loop runs its blocks in one step
+    #: (1 everywhere without cascade windows; see the module docstring)
+    passes: Tuple[int, ...] = ()
 
     @property
     def num_modules(self) -> int:
@@ -160,7 +187,8 @@ class LocalPlan:
                     + (f' (r={h.r:.3g})' if h.r is not None else '')
                     + f' | {trains} | {pff} | '
                     f'{", ".join(p.split("backbone.")[-1] for p in h.leap) or "-"} | '
-                    f'{"r=" + format(h.momentum, "g") if h.ema else "-"} |')
+                    f'{"r=" + format(h.momentum, "g") if h.ema else "-"}'
+                    f'{", SGD-trained" if h.leap and h.ema_branch == "trained" else ""} |')
         below = (f'task loss weight 1 at m{k}, {self.task_weight_below:g} on '
                  f'm{self.task_reach + 1}..m{k - 1}' if self.task_weight_below > 0
                  and self.task_reach < k - 1 else f'task loss weight 1 at m{k} only')
@@ -168,6 +196,10 @@ class LocalPlan:
         totals = self.module_weights()
         lines.append('total loss weight per module: '
                      + ' '.join(f'm{m + 1}={t:.4g}' for m, t in enumerate(totals)))
+        if any(n > 1 for n in self.passes):
+            lines.append("forward passes of each module's blocks in the authors' loop (its BN "
+                         "updates; bn_updates='per-path' reproduces them): "
+                         + ' '.join(f'm{m + 1}={n}x' for m, n in enumerate(self.passes)))
         return '\n'.join(lines)
 
 
@@ -194,7 +226,8 @@ def _check_keys(cfg: dict, allowed: Sequence[str], where: str) -> None:
 def build_plan(boundaries: Sequence[str], method: dict,
                hilo: Optional[dict] = None, pff: Optional[dict] = None,
                mlaan: Optional[dict] = None, stem: str = 'module',
-               leaps: Optional[Sequence[Sequence[str]]] = None) -> LocalPlan:
+               leaps: Optional[Sequence[Sequence[str]]] = None,
+               schedule: str = 'index') -> LocalPlan:
     """The plan of a split.
 
     Args:
@@ -213,11 +246,15 @@ def build_plan(boundaries: Sequence[str], method: dict,
             last module; default ``cascade_weight``).
         pff: ``patches`` (n), ``variant`` ('paper' | 'quadrant' | 'output'),
             ``apply_to`` (heads of these kinds are patched).
-        mlaan: ``momentum`` (r), ``ema`` ('all' | 'last'), ``path``
-            ('cascade' | 'independent'). Needs ``leaps``.
+        mlaan: ``momentum`` (r), ``ema`` ('all' | 'last': which EMA
+            branches follow their live block), ``path`` ('cascade' |
+            'independent'), ``ema_branch`` ('frozen' | 'trained': whether
+            the optimizer trains the EMA branches too). Needs ``leaps``.
         stem: 'module' | 'merged' (see the module docstring).
         leaps: for each boundary, the later blocks MLAAN copies in front of
             its head (``leap.leap_blocks``).
+        schedule: 'index' | 'stage', the schedule position r of each module
+            (see the module docstring).
     """
     boundaries = tuple(boundaries)
     k_modules = len(boundaries) + 1
@@ -238,8 +275,27 @@ def build_plan(boundaries: Sequence[str], method: dict,
     def module_of(s: int) -> int:  # first module of segment s (the stem for s = 0)
         return 0 if (merged and s <= 0) else max(s + int(merged), 0)
 
+    if schedule not in SCHEDULES:
+        raise LocalConfigError(f'local.schedule must be one of {SCHEDULES}, got {schedule!r}')
+    n_segments = k_modules - int(merged)  # the authors' local_module_num (ML)
+
     def ratio(j: int) -> float:
-        return seg(j) / (k_modules - 2) if k_modules > 2 else 0.
+        if schedule == 'index':
+            return seg(j) / (k_modules - 2) if k_modules > 2 else 0.
+        found = _STAGE.search(boundaries[j])
+        if found is None:
+            raise LocalConfigError(
+                f"local.schedule='stage' takes r from the backbone stage of each module's "
+                f'last block (a path ending in layer<N>.<block>); {boundaries[j]!r} has '
+                "none: use schedule='index', or stem='merged' so no head reads the stem")
+        r = int(found.group(1)) / (n_segments - 2) if n_segments > 2 else 0.
+        if r > 1:
+            raise LocalConfigError(
+                f"local.schedule='stage' puts {boundaries[j]} at r = {found.group(1)}/"
+                f'{n_segments - 2} > 1, beyond the end of the schedule (negative weights): it '
+                "is MLAAN's setting for one-block modules (ResNet-32 K=16, ResNet-110 K=55); "
+                "use schedule='index' for this split")
+        return r
 
     main_cfg = ConfigDict(method)
     main = build_method(main_cfg)
@@ -282,11 +338,14 @@ def build_plan(boundaries: Sequence[str], method: dict,
     if ema_mode not in (None, 'all', 'last'):
         raise ValueError(f"mlaan.ema must be 'all' or 'last', got {ema_mode!r}")
     momentum = float(mlaan.get('momentum', 0.995)) if mlaan else 0.995
+    ema_branch = mlaan.get('ema_branch', 'frozen') if mlaan else 'frozen'
+    if ema_branch not in EMA_BRANCHES:
+        raise ValueError(f'mlaan.ema_branch must be one of {EMA_BRANCHES}, got {ema_branch!r}')
     if mlaan and leaps is None:
         raise ValueError('an MLAAN plan needs the leap copies of each boundary (leaps=...)')
 
     def head(kind: str, j: int, meth, cfg, weight: float, reach: int) -> HeadPlan:
-        r = ratio(j)
+        r = ratio(j) if meth.scheduled else 0.
         lw = meth.loss_weights(r)
         n = patches if kind in apply_to else 1
         pv = variant if n > 1 else ''
@@ -296,7 +355,7 @@ def build_plan(boundaries: Sequence[str], method: dict,
         key = f'm{j + 1}' if kind == 'independent' else f'm{j + 1}.cascade'
         return HeadPlan(key=key, module=j, kind=kind, method=dict(cfg), weight=weight,
                         reach=reach, loss_weights=lw, patches=n, pff=pv, leap=leap,
-                        ema=False, momentum=momentum,
+                        ema=False, momentum=momentum, ema_branch=ema_branch,
                         r=r if meth.scheduled else None)
 
     heads: List[HeadPlan] = []
@@ -331,6 +390,20 @@ def build_plan(boundaries: Sequence[str], method: dict,
             task_below = 0.
     else:
         task_reach, task_below = k_modules - 1, 0.
+
+    # the authors' loops: the x path runs every segment (HPFF's ImageNet code,
+    # independent=False, only E_0), each window (the task's too) re-runs its
+    # segments on the y path, the stem runs once (y starts as its clone)
+    windows = [(h.reach, h.module) for h in heads if h.kind == 'cascade']
+    if window > 1:
+        windows.append((task_reach, k_modules - 1))
+    passes = []
+    for j in range(k_modules):
+        if merged and j == 0:
+            passes.append(1)
+            continue
+        x_path = 1 if (with_ind or not hilo or seg(j) == 0) else 0
+        passes.append(max(1, x_path + sum(lo <= j <= hi for lo, hi in windows)))
     settings = {'method': _method_str(main_cfg)}
     if hilo:
         settings['hilo'] = (f'k={window} w_ind={w_ind:g} w_cas={w_cas:g}'
@@ -339,10 +412,13 @@ def build_plan(boundaries: Sequence[str], method: dict,
     if patches > 1:
         settings['pff'] = f'{variant} n={patches}'
     if mlaan:
-        settings['mlaan'] = f'path={leap_path} ema={ema_mode} r={momentum:g}'
+        settings['mlaan'] = (f'path={leap_path} ema={ema_mode} r={momentum:g} '
+                             f'ema_branch={ema_branch}')
+    if schedule != 'index':
+        settings['schedule'] = schedule
     return LocalPlan(boundaries=boundaries, heads=tuple(heads), task_reach=task_reach,
                      task_weight_below=task_below, stem=stem if merged else 'module',
-                     settings=settings)
+                     settings=settings, passes=tuple(passes))
 
 
 def build_head(hp: HeadPlan, feat: FeatureInfo, task: TaskInfo, model=None,
@@ -359,13 +435,15 @@ def build_head(hp: HeadPlan, feat: FeatureInfo, task: TaskInfo, model=None,
                              'build_head needs the model and the leap feature')
         inner = meth.build_head(leap_feat, task, hp.loss_weights, pff=(hp.pff, hp.patches))
         return LeapAugmentedHead(blocks=[model.get_submodule(p) for p in hp.leap],
-                                 sources=list(hp.leap), head=inner, momentum=hp.momentum)
+                                 sources=list(hp.leap), head=inner, momentum=hp.momentum,
+                                 ema_trainable=hp.ema_branch == 'trained')
     return meth.build_head(feat, task, hp.loss_weights, pff=(hp.pff, hp.patches))
 
 
 def plan_for(boundaries: Sequence[str], block_paths: Sequence[str], depth: Optional[int],
              method: dict, hilo: Optional[dict] = None, pff: Optional[dict] = None,
-             mlaan: Optional[dict] = None, stem: str = 'module') -> LocalPlan:
+             mlaan: Optional[dict] = None, stem: str = 'module',
+             schedule: str = 'index') -> LocalPlan:
     """``build_plan`` from the ``local`` config keys: resolves MLAAN's leap
     copies (``mlaan.table``, ``leap.leap_blocks``) from the backbone's block
     paths and depth. No model forward."""
@@ -375,4 +453,4 @@ def plan_for(boundaries: Sequence[str], block_paths: Sequence[str], depth: Optio
         from .leap import leap_blocks
         leaps = leap_blocks(boundaries, block_paths, depth, mlaan.pop('table', 'auto'))
     return build_plan(boundaries, method, hilo=hilo, pff=pff, mlaan=mlaan, stem=stem,
-                      leaps=leaps)
+                      leaps=leaps, schedule=schedule)

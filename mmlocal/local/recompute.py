@@ -10,8 +10,8 @@ from that input, as activation checkpointing does:
 * the same RNG state (dropout and drop-path masks are replayed),
 * the same autocast state (the final VJPs may run after the forward's
   autocast context has been left),
-* BatchNorm running statistics restored afterwards (they are updated once,
-  by the original forward).
+* BatchNorm running statistics untouched (they are updated once, by the
+  original forward; the replay runs with them hidden, ``replay.py``).
 
 A module is re-run block by block, so each of its blocks must be called with
 one tensor, the previous block's output. ``ModuleRecompute`` checks this
@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-from .head_runner import _rng_state, _set_rng_state
+from .replay import replay, rng_state, set_rng_state
 
 Blocks = Sequence[Tuple[str, nn.Module]]
 
@@ -36,26 +36,6 @@ def _autocast_state(device_type: str) -> Dict[str, Tuple[bool, torch.dtype]]:
     kinds = {device_type, 'cpu'}
     return {d: (torch.is_autocast_enabled(d), torch.get_autocast_dtype(d))
             for d in kinds if torch.amp.is_autocast_available(d)}
-
-
-@contextlib.contextmanager
-def norm_stats_kept(module: nn.Module):
-    """BatchNorm running statistics as they were before the recomputation.
-    Restored through ``.data``: the recomputed graph saved these tensors
-    (batch-norm's backward takes them), and a tracked in-place write would
-    fail its version check; training-mode gradients do not read them."""
-    norms = [m for m in module.modules()
-             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
-             and m.running_mean is not None]
-    saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
-             for m in norms]
-    try:
-        yield
-    finally:
-        for m, (mean, var, count) in zip(norms, saved):
-            m.running_mean.data.copy_(mean)
-            m.running_var.data.copy_(var)
-            m.num_batches_tracked.data.copy_(count)
 
 
 class ModuleRecompute:
@@ -90,7 +70,7 @@ class ModuleRecompute:
             self._break(m, f'block {path} does not receive the previous block\'s output '
                            '(something runs between two blocks)')
         elif first:
-            self._state[m] = (x.device, _rng_state(x.device), _autocast_state(x.device.type))
+            self._state[m] = (x.device, rng_state(x.device), _autocast_state(x.device.type))
 
     def after_block(self, output) -> None:
         self._prev = output if isinstance(output, torch.Tensor) else None
@@ -111,8 +91,8 @@ class ModuleRecompute:
     def __call__(self, m: int, x: torch.Tensor) -> torch.Tensor:
         """Module m's output recomputed from its input ``x`` (with graph)."""
         device, rng, autocast = self._state[m]
-        now = _rng_state(device)
-        _set_rng_state(rng, device)
+        now = rng_state(device)
+        set_rng_state(rng, device)
         self.replaying = True
         try:
             with contextlib.ExitStack() as stack:
@@ -120,13 +100,11 @@ class ModuleRecompute:
                 for kind, (enabled, dtype) in autocast.items():
                     stack.enter_context(torch.autocast(kind, dtype=dtype, enabled=enabled))
                 for _, block in self.blocks[m]:
-                    stack.enter_context(norm_stats_kept(block))
-                for _, block in self.blocks[m]:
-                    x = block(x)
+                    x = replay(block, x)
             return x
         finally:
             self.replaying = False
-            _set_rng_state(now, device)
+            set_rng_state(now, device)
 
 
 def module_blocks(paths: List[str], boundaries: Sequence[str],

@@ -23,7 +23,7 @@ graph of the module just closed is gone when an earlier one is recomputed.
 The router knows nothing of heads, targets or optimizers; it only needs
 tensors, so it is tested alone on toy modules.
 """
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -62,17 +62,32 @@ class GradientRouter:
             (e.g. to launch their all-reduce while the forward goes on).
         recompute: re-runs module m from its input; needs ``can(m)``. None:
             every graph of a window is kept.
+        last_reach: per module m, the last module whose losses reach m
+            (``m`` when none after it does: its gradients are final when it
+            closes, it keeps no graph and is never recomputed). Default
+            ``m + reach_back``: every window as long as the longest.
     """
 
     def __init__(self, num_modules: int, reach_back: int = 0,
                  on_module_done: Optional[ModuleDone] = None,
-                 recompute: Optional[Recompute] = None) -> None:
+                 recompute: Optional[Recompute] = None,
+                 last_reach: Optional[Sequence[int]] = None) -> None:
         if reach_back < 0:
             raise ValueError(f'reach_back must be >= 0, got {reach_back}')
         self.num_modules = num_modules
         self.reach_back = reach_back
         self.on_module_done = on_module_done
         self.recompute = recompute if reach_back > 0 else None
+        if last_reach is None:
+            last_reach = [m + reach_back for m in range(num_modules)]
+        if len(last_reach) != num_modules or any(
+                not m <= r <= m + reach_back for m, r in enumerate(last_reach)):
+            raise ValueError(f'last_reach must give each of the {num_modules} modules m a '
+                             f'module in m..m+{reach_back}, got {list(last_reach)}')
+        self.last_reach = list(last_reach)
+        self._due_at: Dict[int, List[int]] = {}  # module j -> modules final once j closes
+        for m, r in enumerate(self.last_reach):
+            self._due_at.setdefault(r, []).append(m)
         self._out: Dict[int, Optional[torch.Tensor]] = {}  # module -> output (None: dropped)
         self._inp: Dict[int, torch.Tensor] = {}  # module -> its input leaf
         self._grad: Dict[int, torch.Tensor] = {}  # module -> sum of gradients at its output
@@ -100,9 +115,10 @@ class GradientRouter:
         if g is None:
             return
         reach = max(reach, 0)
-        if reach < j - self.reach_back:
+        if reach < j and self.last_reach[reach] < j:
             raise ValueError(f'a loss at module {j} cannot reach module {reach}: the router '
-                             f'keeps {self.reach_back} earlier modules')
+                             f'applies its gradients once module {self.last_reach[reach]} '
+                             'closes')
         m = j
         while g is not None and m > reach:
             self._add(m, g)
@@ -119,12 +135,17 @@ class GradientRouter:
         if self.reach_back > 0:
             nxt.requires_grad_()
             self._inp[j + 1] = nxt
-            if self.recompute is not None and j in self._inp and self.recompute.can(j):
-                self._out[j] = None  # only its input is kept
-        if j - self.reach_back >= 0:
-            self._due.append(j - self.reach_back)
-            if self.recompute is None:
-                self.flush_due()
+        reached_later = self.last_reach[j] > j
+        if reached_later and self.recompute is not None and j in self._inp \
+                and self.recompute.can(j):
+            self._out[j] = None  # only its input is kept
+        for m in self._due_at.get(j, ()):
+            if m == j:  # nothing after j reaches it: final now, its graph still alive
+                self._flush(j)
+            else:
+                self._due.append(m)
+        if self.recompute is None:
+            self.flush_due()
         return nxt
 
     def flush_due(self) -> None:

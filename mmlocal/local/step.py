@@ -28,6 +28,7 @@ import torch.nn as nn
 
 from .block_lists import output_modules
 from .head_runner import run_head, run_head_patched
+from .loss_log import LocalLosses
 from .isolation import TOO_FAR, finished_module
 from .probe import hw_argument
 from .recompute import ModuleRecompute
@@ -61,11 +62,14 @@ class LocalStep:
         self.plan = learner.plan
         self.backward = backward
         mode = learner.cfg.recompute
+        last = self.plan.last_user()
         self.recompute: Optional[ModuleRecompute] = None
-        if mode and self.plan.reach_back() > 0 and learner.module_blocks:
-            self.recompute = ModuleRecompute(learner.module_blocks, strict=mode is True)
+        # only modules a later loss reaches keep (or recompute) their graphs
+        blocks = {m: b for m, b in learner.module_blocks.items() if last[m] > m}
+        if mode and self.plan.reach_back() > 0 and blocks:
+            self.recompute = ModuleRecompute(blocks, strict=mode is True)
         self.router = GradientRouter(self.plan.num_modules, self.plan.reach_back(),
-                                     on_module_done, self.recompute)
+                                     on_module_done, self.recompute, last)
         self.targets = None
         self.cur = 0
         self.token_grid: Optional[Tuple[int, int]] = None
@@ -77,7 +81,8 @@ class LocalStep:
         self.block_modules: Dict[int, int] = {}
         #: the first step's isolation check (``isolation.py``), set by the learner
         self.isolation = None
-        self.log_vars: Dict[str, torch.Tensor] = {}
+        # detached, on the device: read (and checked) once, after the iteration
+        self.log_vars = LocalLosses(check_finite=learner.cfg.check_finite)
 
     @property
     def replaying(self) -> bool:
@@ -119,26 +124,15 @@ class LocalStep:
             extra = h.shape[1] - grid[0] * grid[1]
         feat = as_map(leaf, grid, extra)
         out_size = tuple(self.targets.inputs.shape[-2:])
-        name = f'local.{hp.key}'
-        backward = self._checked(name, hp.module)
         if hp.pff == 'paper':  # the code's variants patch inside the decoder
-            losses = run_head_patched(head, feat, self.targets, out_size, hp.weight, backward,
-                                      hp.patches)
+            losses = run_head_patched(head, feat, self.targets, out_size, hp.weight,
+                                      self.backward, hp.patches, self.learner.cfg.pff.mode)
         else:
-            losses = run_head(head, feat, self.targets, out_size, hp.weight, backward)
+            losses = run_head(head, feat, self.targets, out_size, hp.weight, self.backward)
+        boundary = self.plan.boundaries[hp.module]
         for k, v in losses.items():
-            self.log_vars[f'{name}.{k}'] = v
+            self.log_vars.add(f'local.{hp.key}.{k}', v, hp.module, boundary)
         return leaf.grad
-
-    def _checked(self, name: str, module: int) -> Backward:
-        def backward(loss: torch.Tensor) -> None:
-            if self.learner.cfg.check_finite and not torch.isfinite(loss.detach()).all():
-                raise FloatingPointError(
-                    f'local loss {name} is {loss.item()} at module m{module + 1} '
-                    f'({self.plan.boundaries[module]}): lower the learning rate, add gradient '
-                    'clipping (optim_wrapper.clip_grad) or check the inputs')
-            self.backward(loss)
-        return backward
 
     def _grid(self, h: torch.Tensor) -> Optional[Tuple[int, int]]:
         """Token grid of this forward: read from the patch embedding (which
@@ -155,10 +149,11 @@ class LocalStep:
         return math.ceil(ih * gh0 / ph), math.ceil(iw * gw0 / pw)
 
     # ------------------------------------------------------------------ end
-    def finish(self) -> Dict[str, torch.Tensor]:
+    def finish(self) -> LocalLosses:
         """After the task loss's backward: the task gradient at the last
         module's input continues down its window (weighted), then everything
-        left is applied and every graph freed."""
+        left is applied and every graph freed. Returns the local losses,
+        unread (see ``loss_log.py``)."""
         last = self.plan.num_modules - 1
         g = self.router.input_grad(last)
         if g is not None and self.plan.task_weight_below > 0 and self.plan.task_reach < last:

@@ -21,7 +21,11 @@ def supcon_loss(features: torch.Tensor, labels: torch.Tensor,
                 temperature: float = 0.07,
                 base_temperature: float = 0.07) -> torch.Tensor:
     """Supervised contrastive loss (Khosla et al.) with one view per sample,
-    ``contrast_mode='all'``: positives share the label, self excluded."""
+    ``contrast_mode='all'``: positives share the label, self excluded.
+
+    Averaged over every anchor, as InfoPro's ``networks/losses.py``
+    (``SupConLoss``, lines 89-97 @ a38362a): an anchor without a positive in
+    the (global) batch adds 0 and still counts in the mean."""
     labels = gather_batch(hard_labels(labels))  # the global batch across ranks
     z = gather_batch(F.normalize(features.flatten(1), dim=1))
     logits = z @ z.t() / temperature
@@ -34,8 +38,7 @@ def supcon_loss(features: torch.Tensor, labels: torch.Tensor,
     num_pos = pos.sum(dim=1)
     mean_log_prob_pos = (log_prob * pos).sum(dim=1) / num_pos.clamp(min=1)
     loss = -(temperature / base_temperature) * mean_log_prob_pos
-    valid = num_pos > 0  # anchors without a positive contribute 0/0 upstream
-    return loss[valid].mean() if valid.any() else loss.sum() * 0
+    return loss.mean()
 
 
 def similarity_matrix(x: torch.Tensor) -> torch.Tensor:
@@ -53,7 +56,10 @@ def predsim_loss(logits: torch.Tensor, sim_feature: torch.Tensor,
                  labels: torch.Tensor, num_classes: int,
                  beta: float = 0.99) -> dict:
     """(1 - beta) * CE + beta * MSE(S(h), S(onehot(y)))."""
-    target = labels if labels.dim() == 2 else F.one_hot(labels, num_classes).float()
+    if labels.dim() == 2:
+        target = labels
+    else:  # F.one_hot checks the labels' range on the host: a sync per head
+        target = logits.new_zeros(labels.shape[0], num_classes).scatter_(1, labels[:, None], 1.)
     loss_sim = F.mse_loss(similarity_matrix(sim_feature), similarity_matrix(target))
     return dict(loss_pred=(1 - beta) * cross_entropy(logits, labels),
                 loss_sim=beta * loss_sim)

@@ -1,7 +1,7 @@
 """The authors' own numbers for one training step, and mmlocal's step on them.
 
-``../shared/reference/golden/*.pt`` (its README says how they were made) pin a
-config to the gradients, losses and updates that the authors' public code
+``../shared/reference/golden/*.pt`` and ``tests/data/golden/*.pt`` (their
+READMEs say how they were made) pin a config to the gradients, losses and updates that the authors' public code
 computes for one step from given weights and a given batch. ``golden_step``
 runs the same step through the real Runner-built model and optim wrapper;
 ``grad_errors``, ``loss_errors`` and ``update_errors`` apply the fixtures'
@@ -19,6 +19,8 @@ import torch
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 GOLDEN_DIR = os.environ.get('MMLOCAL_GOLDEN_DIR',
                             osp.join(REPO_ROOT, '..', 'shared', 'reference', 'golden'))
+#: fixtures made for mmlocal and kept in the repository (their README says how)
+REPO_GOLDEN_DIR = osp.join(REPO_ROOT, 'tests', 'data', 'golden')
 
 
 @dataclass
@@ -31,12 +33,13 @@ class GoldenStep:
     params_after: Dict[str, Dict[str, torch.Tensor]]  # 'params_after_model' / '_heads'
 
 
-def load_golden(name: str) -> dict:
+def load_golden(name: str, directory: str = GOLDEN_DIR) -> dict:
     """A fixture by file name (``infopro_hpff.pt`` ...)."""
-    return torch.load(osp.join(GOLDEN_DIR, name), weights_only=True)
+    return torch.load(osp.join(directory, name), weights_only=True)
 
 
-def golden_step(fixture: dict, threads: int = 1) -> GoldenStep:
+def golden_step(fixture: dict, threads: int = 1,
+                dtype: torch.dtype = torch.float32) -> GoldenStep:
     """One ``train_step`` of the fixture's config from its weights and batch,
     with the authors' learning rate (no warm-up applied).
 
@@ -49,12 +52,12 @@ def golden_step(fixture: dict, threads: int = 1) -> GoldenStep:
     saved = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _golden_step(fixture)
+        return _golden_step(fixture, dtype)
     finally:
         torch.set_num_threads(saved)
 
 
-def _golden_step(fixture: dict) -> GoldenStep:
+def _golden_step(fixture: dict, dtype: torch.dtype) -> GoldenStep:
     from mmengine.config import Config
     from mmengine.logging import MessageHub
     from mmengine.runner import Runner
@@ -71,6 +74,11 @@ def _golden_step(fixture: dict) -> GoldenStep:
     heads = LocalLearner.of(model)
     model.load_state_dict(fixture['model_state'])
     heads.load_state_dict(fixture['heads_state'])
+    if dtype != torch.float32:
+        # the data preprocessor's mean and std buffers follow the model, so
+        # the normalised batch comes out in ``dtype`` too
+        model.to(dtype)
+        heads.to(dtype)
     opt = wrapper.optimizer
     for group in opt.param_groups:
         group['lr'] = fixture['optim']['lr']

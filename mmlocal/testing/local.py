@@ -6,17 +6,21 @@ import torch
 from mmengine.optim import build_optim_wrapper
 
 from mmlocal.local.split import block_paths
+from mmlocal.utils.mmengine_adapter import run_forward
 
 
 class _Stop(Exception):
     pass
 
 
-def build_local(model, local: dict, lr: float = 0.1, **kwargs):
-    """The local-learning optim wrapper of ``model`` (SGD, momentum 0.9)."""
+def build_local(model, local: dict, lr: float = 0.1, optimizer: Optional[dict] = None,
+                **kwargs):
+    """The local-learning optim wrapper of ``model`` (``optimizer``, default
+    SGD with momentum 0.9)."""
     cfg = dict(type='LocalLearningOptimWrapper',
                constructor='LocalLearningOptimWrapperConstructor',
-               optimizer=dict(type='SGD', lr=lr, momentum=0.9), local=local, **kwargs)
+               optimizer=optimizer or dict(type='SGD', lr=lr, momentum=0.9), local=local,
+               **kwargs)
     return build_optim_wrapper(model, cfg)
 
 
@@ -97,7 +101,7 @@ def local_step_grads(model, wrapper, data) -> Dict[str, torch.Tensor]:
     """One armed forward + all backward passes (no optimizer step)."""
     wrapper.zero_grad()
     with wrapper.optim_context(model):
-        losses = model._run_forward(data, mode='loss')
+        losses = run_forward(model, data, mode='loss')
     loss, _ = model.parse_losses(losses)
     wrapper.backward(loss)
     wrapper.finish_local_step()

@@ -57,13 +57,3 @@ def cifar_batch(n: int = 8, split: str = 'train', seed: int = 0) -> dict:
         samples.append(DataSample().set_gt_label(label))
     return dict(inputs=inputs, data_samples=samples)
 
-
-def load_tool(relpath: str):
-    """A command-line tool of this repository (``tools/...``) as a module, so
-    a test calls its ``main(argv)`` and reads what it returns."""
-    import importlib.util
-    path = osp.join(ROOT, relpath)
-    spec = importlib.util.spec_from_file_location(osp.splitext(osp.basename(path))[0], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

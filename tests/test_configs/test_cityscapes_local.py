@@ -23,6 +23,7 @@ from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
+from mmlocal.testing import repo_config as load  # configs/<name>
 from mmlocal.local import LocalLearner
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -45,10 +46,6 @@ LOCAL = {
     'deeplabv3_r101_cityscapes_infopro_hpff_k4-balanced':
         (['backbone.layer3.2', 'backbone.layer3.12', 'backbone.layer3.15'], 2, 2),
 }
-
-
-def load(name: str) -> Config:
-    return Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
 
 
 @pytest.mark.parametrize('name', sorted(LOCAL))

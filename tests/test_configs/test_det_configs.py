@@ -18,8 +18,8 @@ import sys
 import mmcv
 import numpy as np
 import pytest
-from mmengine.config import Config
 
+from mmlocal.testing import repo_config as load  # configs/<name>
 from mmlocal.local import LocalLearner
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -36,10 +36,6 @@ DETECTORS = {
 }
 LOCAL = [(det, m) for det, (_, _, methods) in DETECTORS.items() for m in methods]
 ALL = [f'{det}_e2e' for det in DETECTORS] + [f'{d}_{m}' for d, m in LOCAL]
-
-
-def load(name: str) -> Config:
-    return Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
 
 
 def unscoped(node):

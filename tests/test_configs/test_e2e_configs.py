@@ -13,18 +13,15 @@ from mmengine.hooks import Hook
 from mmengine.registry import DATASETS, init_default_scope
 from mmengine.runner import Runner
 
+from mmlocal.testing import repo_config as load  # configs/<name>
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = osp.join(ROOT, 'configs')
 CIFAR_MINI = osp.join(ROOT, 'data', 'cifar10_mini')
 CITYSCAPES = osp.join(ROOT, 'tests', 'data', 'cityscapes')
 CLS_CONFIGS = ['resnet32_cifar10_e2e.py', 'resnet110_cifar10_e2e.py',
                'resnet110_svhn_e2e.py', 'resnet110_stl10_e2e.py']
 SEG_CONFIG = 'deeplabv3_r101_cityscapes_e2e.py'
 SPLITS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-
-
-def load(name: str) -> Config:
-    return Config.fromfile(osp.join(CONFIGS, name))
 
 
 def set_data_root(cfg: Config, root: str) -> None:

@@ -1,5 +1,9 @@
 """One training step equals the authors' own code, gradient for gradient.
 
+Five configs: InfoPro+HPFF, InfoPro (Contrast) and DGL+MLAAN
+(``../shared/reference/golden``), InfoPro+MLAAN and the standalone MLAAN
+(``tests/data/golden``).
+
 The fixtures (``../shared/reference/golden``, see its README) hold what the
 authors' public code computes for one step of a config from given weights
 and a given batch: every gradient, every weighted local loss and, where
@@ -10,23 +14,29 @@ import os
 import os.path as osp
 
 import pytest
+import torch
 
-from mmlocal.testing.golden import (GOLDEN_DIR, golden_step, grad_errors, load_golden,
-                                    loss_errors, update_errors)
+from mmlocal.testing.golden import (GOLDEN_DIR, REPO_GOLDEN_DIR, golden_step, grad_errors,
+                                    load_golden, loss_errors, update_errors)
 
-FIXTURES = ['infopro_hpff.pt', 'infopro_contrast.pt', 'dgl_mlaan.pt']
+# ../shared/reference/golden (CI has it beside the checkout), and the
+# InfoPro+MLAAN and MLAAN fixtures made for mmlocal (tests/data/golden/README.md)
+FIXTURES = [(GOLDEN_DIR, 'infopro_hpff.pt'), (GOLDEN_DIR, 'infopro_contrast.pt'),
+            (GOLDEN_DIR, 'dgl_mlaan.pt'), (REPO_GOLDEN_DIR, 'infopro_mlaan.pt'),
+            (REPO_GOLDEN_DIR, 'mlaan.pt')]
 
 
-@pytest.fixture(scope='module', params=FIXTURES)
+@pytest.fixture(scope='module', params=FIXTURES, ids=[name for _, name in FIXTURES])
 def golden(request):
-    path = osp.join(GOLDEN_DIR, request.param)
+    directory, name = request.param
+    path = osp.join(directory, name)
     if not osp.isfile(path):
         msg = f'golden fixture {path} not found (clone mmlocal beside shared/, as CI does)'
-        if os.environ.get('CI'):
+        if os.environ.get('CI') or directory == REPO_GOLDEN_DIR:
             pytest.fail(msg)
         pytest.skip(msg)
-    fixture = load_golden(request.param)
-    return fixture, golden_step(fixture)
+    fixture = load_golden(name, directory)
+    return fixture, golden_step(fixture, dtype=getattr(torch, fixture.get('dtype', 'float32')))
 
 
 def test_gradients_equal_the_authors(golden):

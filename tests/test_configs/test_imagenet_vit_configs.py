@@ -156,13 +156,14 @@ def test_imagenet_k8_split_and_inferred_channels():
 
 
 @pytest.mark.parametrize('k', [2, 4, 8])
-def test_imagenet_memory_balanced_split(k):
-    """split='memory': modules of near-equal activation memory, recomputed
+def test_imagenet_activations_balanced_split(k):
+    """split='activations': modules of near-equal activation memory, recomputed
     here from the outputs of every leaf module of each block."""
     import torch
 
     from mmlocal.local.split import block_paths
-    model, learner = _learner('resnet101_imagenet_infopro_k4', num_modules=k, split='memory')
+    model, learner = _learner('resnet101_imagenet_infopro_k4', num_modules=k,
+                              split='activations')
     assert len(learner.boundaries) == k - 1
     paths = block_paths(model)
     cost = {p: 0 for p in paths}

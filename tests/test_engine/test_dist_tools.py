@@ -4,11 +4,12 @@ and at the end; only rank 0 writes logs and checkpoints."""
 import json
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 
 import pytest
+
+from mmlocal.testing import free_port
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(ROOT, 'configs', 'resnet32_cifar10_dgl_k8.py')
@@ -60,12 +61,6 @@ class RankDigestHook(Hook):
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _dist_train(config: str, work_dir: str, epochs: int, hook_dir: str, *extra: str) -> str:
     options = [
         f'train_cfg.max_epochs={epochs}', 'train_cfg.val_interval=2',
@@ -76,7 +71,7 @@ def _dist_train(config: str, work_dir: str, epochs: int, hook_dir: str, *extra: 
         f'train_dataloader.dataset.data_root={DATA}', f'val_dataloader.dataset.data_root={DATA}',
         f'test_dataloader.dataset.data_root={DATA}',
     ]
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
                PYTHONPATH=os.pathsep.join([hook_dir, os.environ.get('PYTHONPATH', '')]),
                OMP_NUM_THREADS='1')
     cmd = ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), config, '2', '--work-dir', work_dir,

@@ -10,12 +10,11 @@ global batch's by design.
 import datetime
 import os
 import os.path as osp
-import socket
 
 import pytest
 import torch
 
-from mmlocal.testing import build_classifier, cifar_batch
+from mmlocal.testing import build_classifier, build_local, cifar_batch, free_port
 
 from mmlocal.local import LocalLearner
 
@@ -113,34 +112,15 @@ def train(name: str, rank: int = 0, world: int = 1):
     return init, _state(base)
 
 
-def check_synchronizer(rank: int) -> dict:
-    """Unused parameters: used on one rank -> averaged with zeros; on no
-    rank -> grad stays None; the overlap refuses a gradient that arrives
-    after its parameter's all-reduce was launched."""
-    from mmlocal.engine.grad_sync import GradientSynchronizer
-    a, b, c = (torch.nn.Parameter(torch.zeros(3)) for _ in range(3))
-    a.grad = torch.full((3, ), float(rank + 1))
-    if rank == 0:
-        b.grad = torch.full((3, ), 4.)
-    GradientSynchronizer([a, b, c], bucket_bytes=8).sync()  # tiny buckets: 3 all-reduces
-    result = dict(a=a.grad.clone(), b=b.grad.clone(), c=c.grad)
-
-    p, q = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
-    sync = GradientSynchronizer([p, q], overlap=True)
-    for it in range(2):  # calibrate: p final after module 0, q at the step
-        sync.begin(will_step=True)
-        (p * (rank + 1)).sum().backward()
-        sync.module_done(0)
-        (q * 2).sum().backward()
-        if it == 1:  # late gradient for p, already launched
-            try:
-                (p * 3).sum().backward()
-            except RuntimeError as err:
-                result['late'] = str(err)
-        sync.sync()
-        result[f'p{it}'] = p.grad.clone()
-        p.grad = q.grad = None
-    return result
+def memory_split() -> list:
+    """split='memory' measured when the optim wrapper is built: every rank
+    measures, rank 0's boundaries are taken."""
+    model = build_classifier(depth=20)
+    build_local(model, dict(num_modules=3, split='memory', method=dict(type='DGL'),
+                            memory_batch=dict(batch_size=8, input_size=(32, 32))))
+    learner = LocalLearner.of(model)
+    learner.remove()
+    return learner.boundaries
 
 
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
@@ -150,24 +130,18 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group('gloo', timeout=datetime.timedelta(seconds=120))
     try:
-        torch.save(check_synchronizer(rank), osp.join(out_dir, f'sync.rank{rank}.pth'))
+        torch.save(memory_split(), osp.join(out_dir, f'memory.rank{rank}.pth'))
         for name in CASES:
             torch.save(train(name, rank, world), osp.join(out_dir, f'{name}.rank{rank}.pth'))
     finally:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def dist_results(tmp_path_factory):
     import torch.multiprocessing as mp
     out = str(tmp_path_factory.mktemp('dist'))
-    mp.spawn(_worker, args=(WORLD, _free_port(), out), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(WORLD, free_port(), out), nprocs=WORLD, join=True)
     return out
 
 
@@ -212,14 +186,8 @@ def test_two_processes_equal_one_with_double_batch(name, dist_results):
     assert _flat(step, floats).abs().max() > 1e-2  # training moved the weights
 
 
-@pytest.mark.slow  # the 2-process fixture: 76 s here
+@pytest.mark.slow  # the 2-process fixture
 @pytest.mark.dist
-def test_gradient_synchronizer_unused_and_late_gradients(dist_results):
-    results = [torch.load(osp.join(dist_results, f'sync.rank{r}.pth')) for r in range(WORLD)]
-    for res in results:
-        torch.testing.assert_close(res['a'], torch.full((3, ), 1.5))
-        torch.testing.assert_close(res['b'], torch.full((3, ), 2.))
-        assert res['c'] is None
-        torch.testing.assert_close(res['p0'], torch.full((2, ), 1.5))
-        torch.testing.assert_close(res['p1'], torch.full((2, ), 1.5))
-        assert 'overlap_grad_sync=False' in res['late']
+def test_memory_split_is_rank_0s_on_every_rank(dist_results):
+    ranks = [torch.load(osp.join(dist_results, f'memory.rank{r}.pth')) for r in range(WORLD)]
+    assert ranks[0] == ranks[1] == memory_split() and len(ranks[0]) == 2

@@ -8,12 +8,11 @@ sees the whole batch, so even its batch statistics are the sequential run's.
 import datetime
 import os
 import os.path as osp
-import socket
 
 import pytest
 import torch
 
-from mmlocal.testing import build_classifier, cifar_batch
+from mmlocal.testing import build_classifier, cifar_batch, free_port
 
 from mmlocal.local import LocalLearner
 
@@ -133,18 +132,12 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope='module', params=[2, 3], ids=['2stages', '3stages'])
 def pipeline_results(request, tmp_path_factory):
     import torch.multiprocessing as mp
     world = request.param
     out = str(tmp_path_factory.mktemp(f'pipe{world}'))
-    mp.spawn(_worker, args=(world, _free_port(), out), nprocs=world, join=True)
+    mp.spawn(_worker, args=(world, free_port(), out), nprocs=world, join=True)
     return world, out
 
 
@@ -319,7 +312,7 @@ def test_dist_train_pipeline_with_resume_equals_one_process(tmp_path):
     def dist_train(*args):
         return _run(['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), str(config), '2',
                      '--work-dir', pipe_dir, *args],
-                    PYTHON=sys.executable, PORT=str(_free_port()))
+                    PYTHON=sys.executable, PORT=str(free_port()))
 
     log = dist_train('--cfg-options', *_options(1))
     assert 'pipeline: stage 0: m1..' in log and 'Epoch(train) [1][4/4]' in log

@@ -22,6 +22,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
 import mmlocal  # noqa: F401
+from mmlocal.testing import free_port
 from mmlocal.engine.hooks import (RandomStateHook, epoch_seed, get_random_state,
                                   set_random_state)
 
@@ -308,12 +309,6 @@ def test_hook_is_registered_and_in_the_configs():
 
 # ---------------------------------------------------------- distributed
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
 
 def _dist_train(work_dir: str, epochs: int, *args) -> None:
     import os
@@ -328,7 +323,7 @@ def _dist_train(work_dir: str, epochs: int, *args) -> None:
                  f'{split}_dataloader.dataset.indices={n}',
                  f'{split}_dataloader.batch_size=16',
                  f'{split}_dataloader.num_workers=0']
-    env = dict(os.environ, PYTHON=sys.executable, PORT=str(_free_port()),
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
                OMP_NUM_THREADS='1', PYTHONPATH=ROOT)
     out = subprocess.run(
         ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), osp.join(CONFIGS, MLAAN), '2',

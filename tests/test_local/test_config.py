@@ -66,6 +66,13 @@ BAD = [
     (dict(num_modules=4, method=dict(type='PredSim', beta=1.5)), r'method\.beta must be <= 1'),
     # 24. the old AMP flag inside local
     (dict(num_modules=4, amp=True), r"no key 'amp'"),
+    # 25. unknown schedule position
+    (dict(num_modules=4, schedule='stages'), r"schedule must be one of \['index', 'stage'\].*'stage'"),
+    # 26. unknown BN update count
+    (dict(num_modules=4, bn_updates='twice'), r"bn_updates must be one of \['once', 'per-path'\]"),
+    # 27. unknown EMA branch mode
+    (dict(num_modules=4, hilo=dict(cascade=3), mlaan=dict(ema_branch='train')),
+     r"mlaan\.ema_branch must be one of \['frozen', 'trained'\], got 'train'.*'trained'"),
 ]
 
 
@@ -78,7 +85,7 @@ def test_bad_config_is_refused(cfg, pattern):
 def test_messages_list_the_valid_keys():
     with pytest.raises(LocalConfigError) as err:
         LocalConfig.parse(dict(num_modules=4, pff=dict(n=2)))
-    assert 'Valid keys: apply_to, patches, variant.' in str(err.value)
+    assert 'Valid keys: apply_to, mode, patches, variant.' in str(err.value)
 
 
 def test_good_config_is_typed_and_normalised():

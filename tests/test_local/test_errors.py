@@ -73,11 +73,47 @@ def test_amp_needs_cuda():
                                         local=dict(num_modules=2)))
 
 
+def _nan_head(model, name='m2'):
+    with torch.no_grad():
+        LocalLearner.of(model).heads[name].classifier.fcs[-1].weight.fill_(math.nan)
+
+
 def test_nan_local_loss_names_the_module():
+    """Without LocalLossHook the optim wrapper reads the losses at the end of
+    the step: training stops there, naming the loss, module and boundary."""
     model = build_classifier(depth=20)
     wrapper = build_local(model, dict(num_modules=4, method=dict(type='DGL'),
                                       probe_size=(32, 32)))
-    with torch.no_grad():
-        LocalLearner.of(model).heads['m2'].classifier.fcs[-1].weight.fill_(math.nan)
-    with pytest.raises(FloatingPointError, match='local loss local.m2 is nan at module m2'):
+    _nan_head(model)
+    with pytest.raises(FloatingPointError,
+                       match=r'local loss local.m2.loss_cls is nan at module m2 '
+                             r'\(backbone.layer2.0\)'):
         model.train_step(cifar_batch(8), wrapper)
+
+
+def test_nan_local_loss_read_after_the_step():
+    """Read by the hook (deferred): the step itself does not stop, the read
+    after it does; a step whose losses nobody read is read at the next one."""
+    model = build_classifier(depth=20)
+    wrapper = build_local(model, dict(num_modules=4, method=dict(type='DGL'),
+                                      probe_size=(32, 32)))
+    wrapper.defer_local_losses(True)
+    _nan_head(model, 'm3')
+    model.train_step(cifar_batch(8), wrapper)  # no read inside the step
+    losses = wrapper.pop_local_losses()
+    with pytest.raises(FloatingPointError, match='local loss local.m3.loss_cls is nan at module m3'):
+        losses.read()
+    model.train_step(cifar_batch(8), wrapper)  # unread ...
+    with pytest.raises(FloatingPointError, match='local.m3.loss_cls is nan'):
+        model.train_step(cifar_batch(8), wrapper)  # ... read here
+
+
+def test_check_finite_off_still_logs():
+    from mmengine.logging import MessageHub
+    model = build_classifier(depth=20)
+    wrapper = build_local(model, dict(num_modules=4, method=dict(type='DGL'),
+                                      probe_size=(32, 32), check_finite=False))
+    _nan_head(model)
+    model.train_step(cifar_batch(8), wrapper)
+    assert math.isnan(MessageHub.get_current_instance().get_scalar(
+        'train/local.m2.loss_cls').current())

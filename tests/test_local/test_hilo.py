@@ -10,6 +10,7 @@ from mmlocal.testing import (assert_grad_close, build_classifier, build_local, c
                              features, grads_of, head_loss, local_step_grads, module_param_names,
                              task_loss)
 from mmlocal.local import LocalLearner
+from mmlocal.utils.mmengine_adapter import run_forward
 
 
 def expected_grads(model, data, k, w_ind, w_cas, first_independent=True):
@@ -87,7 +88,7 @@ def test_cascade_reaches_exactly_its_window():
     data = model.data_preprocessor(cifar_batch(8), True)
     wrapper.zero_grad()
     with wrapper.optim_context(model):
-        model._run_forward(data, mode='loss')
+        run_forward(model, data, mode='loss')
     wrapper.finish_local_step()  # no task backward: only the cascade of window (2, 3)
     bounds = learner.boundaries
     for j in range(5):
@@ -140,7 +141,7 @@ def test_graphs_released_after_step():
                                       probe_size=(32, 32), hilo=dict(cascade=3)))
     data = model.data_preprocessor(cifar_batch(8), True)
     with wrapper.optim_context(model):
-        model._run_forward(data, mode='loss')
+        run_forward(model, data, mode='loss')
         # windows of 3: the graphs of the last two local modules are still open
         step = LocalLearner.of(model).current_step
         assert sorted(step.router.pending) == [2, 3]

@@ -7,6 +7,7 @@ import torch
 from mmlocal.testing import (assert_grad_close, build_classifier, build_local, cifar_batch,
                              features, grads_of, head_loss, local_step_grads, module_param_names)
 from mmlocal.local import LocalLearner
+from mmlocal.utils.mmengine_adapter import run_forward
 
 
 def _preprocess(model, batch):
@@ -134,7 +135,7 @@ def test_memory_is_freed_between_modules():
                                       probe_size=(32, 32)))
     data = _preprocess(model, cifar_batch(8))
     with wrapper.optim_context(model):
-        model._run_forward(data, mode='loss')
+        run_forward(model, data, mode='loss')
         assert LocalLearner.of(model).current_step.router.pending == {}
 
 
@@ -157,7 +158,7 @@ def test_vit_input_not_multiple_of_patch_size():
                        for x in batch['inputs']]
     data = model.data_preprocessor(batch, True)
     with wrapper.optim_context(model):
-        losses = model._run_forward(data, mode='loss')
+        losses = run_forward(model, data, mode='loss')
         assert LocalLearner.of(model).current_step.token_grid == (3, 3)
     wrapper.update_params(model.parse_losses(losses)[0])
     assert torch.isfinite(model.parse_losses(losses)[0])

@@ -60,6 +60,26 @@ def test_ema_several_steps_exact(mode):
                 torch.testing.assert_close(p, e)
 
 
+@pytest.mark.parametrize('branch', ['frozen', 'trained'])
+def test_ema_branch_frozen_or_trained(branch):
+    """One real step from synced copies: 'frozen' EMA branches stay at their
+    live block's weights (the last one's EMA update of equal weights changes
+    nothing), 'trained' ones are moved by SGD (MLAAN's resnetInfoProbin.py)."""
+    model = build_classifier(depth=20)
+    wrapper = _mlaan(model, ema='last', ema_branch=branch)
+    heads = LocalLearner.of(model).leap_heads()
+    assert all(p.requires_grad == (branch == 'trained') for h in heads for p in h.ema.parameters())
+    live = [[p.detach().clone() for p in model.get_submodule(h.sources[0]).parameters()]
+            for h in heads]
+    model.train_step(cifar_batch(8), wrapper)
+    for h, ps in zip(heads, live):
+        moved = max((a - b).abs().max().item() for a, b in zip(h.ema.parameters(), ps))
+        if branch == 'trained':
+            assert moved > 1e-4
+        else:
+            assert moved < 1e-6
+
+
 def test_leap_isolation_from_live_later_blocks():
     """No loss of an earlier module reaches a live later block, and module
     1's gradients do not change when blocks beyond its window change."""

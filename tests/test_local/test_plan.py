@@ -1,8 +1,18 @@
 """Golden tests of the local plan: for ResNet-32 K=16 and ResNet-110 K=55 the
 plan built from the configs equals a table derived here, independently, from
-the authors' loops as ALGORITHMS.md writes them (§2.1 InfoPro, §3 DGL, §5.2
-HPFF, §6.3 MLAAN, §6.5 copy tables). Nothing here calls mmlocal's schedule
-code: the loops below are written out from the text.
+the authors' loops (§2.1 InfoPro, §3 DGL, §5.2 HPFF, §6.3 MLAAN, §6.5 copy
+tables of ALGORITHMS.md). Nothing here calls mmlocal's schedule code: the
+loops below are written out from the text and, where the authors' code
+differs from ALGORITHMS.md, from the code (each such place says so):
+
+* InfoPro+MLAAN (``resnetInfoProbin.py`` lines 329-332): lambda's ratio uses
+  the segment's *stage* over local_module_num - 2 = S - 2 (ALGORITHMS.md
+  §6 gives no ratio; §8 lists the stage index as a defect);
+* InfoPro+MLAAN's EMA branches are trained by SGD (``resnetInfoProbin.py``
+  never sets requires_grad=False; ALGORITHMS.md §6.4 calls them frozen, true
+  of ``resnetDGLbin.py`` and ``resnetMLAAN.py``);
+* the standalone MLAAN (``resnetMLAAN.py``, §6.2) is the k=2 loop with the
+  ``auxMLAAN`` GAP -> Linear heads.
 
 Module numbering: mmlocal's K=16 (K=55) split is the stem, then every block
 but the last (ALGORITHMS.md §1.2, InfoPro's split points [0,0], [1,0] ...).
@@ -35,22 +45,26 @@ def plan_of(name, depth):
     paths = blocks(depth)
     return plan_for(paths[:-1], paths, depth, local['method'], hilo=local.get('hilo'),
                     pff=local.get('pff'), mlaan=local.get('mlaan'),
-                    stem=local.get('stem', 'module'))
+                    stem=local.get('stem', 'module'),
+                    schedule=local.get('schedule', 'index'))
 
 
 def rows(plan):
-    """(key, module, kind, weight, reach, loss weights, patches, pff, leap, ema)."""
+    """(key, module, kind, weight, reach, loss weights, patches, pff, leap, ema,
+    EMA branch trained)."""
     return sorted(
         (h.key, h.module, h.kind, round(h.weight, 9), h.reach,
          tuple(sorted((k, round(v, 9)) for k, v in h.loss_weights.items())),
-         h.patches, h.pff, tuple(p.split('backbone.')[1] for p in h.leap), h.ema)
+         h.patches, h.pff, tuple(p.split('backbone.')[1] for p in h.leap), h.ema,
+         bool(h.leap) and h.ema_branch == 'trained')
         for h in plan.heads)
 
 
-def row(key, module, kind, weight, reach, lw, patches=1, pff='', leap=(), ema=False):
+def row(key, module, kind, weight, reach, lw, patches=1, pff='', leap=(), ema=False,
+        ema_trained=False):
     return (key, module, kind, round(weight, 9), reach,
             tuple(sorted((k, round(v, 9)) for k, v in lw.items())), patches, pff,
-            tuple(leap), ema)
+            tuple(leap), ema, ema_trained)
 
 
 def lam(ends, r):
@@ -100,21 +114,64 @@ def hpff_loop(K, ind_head, cas_head, ind_pff=(1, ''), cas_pff=(1, '')):
     return out, (S - 1, WY)  # the task loss reaches E_{S-2} = module S-1
 
 
-def mlaan_loop(K, ind_head, cas_head, table):
+def mlaan_loop(K, ind_head, cas_head, table, stage_ratio=False, ema_trained=False):
     """MLAAN's k=3 CIFAR loop (§6.3): for i in 2..S-2: independent loss on
     E_i; cascade (E_{i-2}, E_{i-1}, E_i), reaching the stem at i = 2, then the
     leap copies of row i of the table; EMA of the last LAM only. Final:
-    CE(fc(y)) with y = E_{S-1}(E_{S-2}(E_{S-3}(y))) (weight 1)."""
+    CE(fc(y)) with y = E_{S-1}(E_{S-2}(E_{S-3}(y))) (weight 1).
+
+    ``stage_ratio`` (the code, ``resnetInfoProbin.py`` 329-330, not in
+    ALGORITHMS.md): r = stage / (local_module_num - 2), stage = 1..3 of
+    segment i's block (``infopro_config[i][0]``), local_module_num = S.
+    ``ema_trained``: the code never freezes the EMA copies (not §6.4)."""
     S = K - 1
+    per_stage = S // 3  # one block per segment: 5 (R32), 18 (R110)
     out = []
     for i in range(2, S - 1):
-        r = i / (K - 2)
+        r = (1 + i // per_stage) / (S - 2) if stage_ratio else i / (K - 2)
         out.append(row(f'm{i + 2}', i + 1, 'independent', WX, i + 1, ind_head(r)))
         reach = 0 if i == 2 else i - 1  # module of E_{i-2}
         leap = [f'layer{s}.{b}' for s, b in table[i]]
         out.append(row(f'm{i + 2}.cascade', i + 1, 'cascade', WY, reach, cas_head(r),
-                       leap=leap, ema=(i == S - 2)))
+                       leap=leap, ema=(i == S - 2), ema_trained=ema_trained))
     return out, (S - 2, 1.)
+
+
+def mlaan_k2_loop(K, table):
+    """The standalone MLAAN, ``resnetMLAAN.py`` (§6.2; the code, lines
+    303-344): for i in 1..S-2: ``net_classifier`` on E_i (input detached,
+    weight wx), cascade (E_{i-1}, E_i) reaching the stem at i = 1, leap copies
+    of row i, ``aux_classifier`` (weight wy); both heads GAP -> Linear + CE;
+    frozen EMA copies, the last one updated. Final: CE(fc64(y)),
+    y = E_{S-1}(E_{S-2}(y)) (weight 1)."""
+    S = K - 1
+    out = []
+    for i in range(1, S - 1):
+        out.append(row(f'm{i + 2}', i + 1, 'independent', WX, i + 1, {'cls': 1.}))
+        leap = [f'layer{s}.{b}' for s, b in table[i]]
+        out.append(row(f'm{i + 2}.cascade', i + 1, 'cascade', WY, 0 if i == 1 else i,
+                       {'cls': 1.}, leap=leap, ema=(i == S - 2)))
+    return out, (S - 1, 1.)
+
+
+def authors_runs(S, k, independent=True):
+    """How often the authors' loops run each segment's blocks in one step
+    (§5.2, §5.4, §6.3): the x path runs every segment (HPFF's ImageNet code,
+    whose independent path is commented out, only E_0), each window
+    E_{i-k+1}..E_i re-runs on the y path for i = k-1..S-2, and the final
+    window E_{S-k}..E_{S-1} once more."""
+    runs = [0] * S
+    for i in range(S - 1):
+        if independent or i == 0:
+            runs[i] += 1
+        if i >= k - 1:
+            for j in range(i - k + 1, i + 1):
+                runs[j] += 1
+    if independent:
+        runs[S - 1] += 1
+    for j in range(S - k, S):
+        runs[j] += 1
+    return runs
 
 
 def r32_table():
@@ -162,7 +219,9 @@ def expected(method, K):
     if method == 'dgl_mlaan':
         return mlaan_loop(K, dgl, dgl, table)
     if method == 'infopro_mlaan':
-        return mlaan_loop(K, hp, hp, table)
+        return mlaan_loop(K, hp, hp, table, stage_ratio=True, ema_trained=True)
+    if method == 'mlaan':
+        return mlaan_k2_loop(K, table)
     raise KeyError(method)
 
 
@@ -179,6 +238,8 @@ CASES = [
     ('resnet110_cifar10_dgl_hpff_k55.py', 110, 'dgl_hpff'),
     ('resnet110_cifar10_infopro_hpff_k55.py', 110, 'infopro_hpff'),
     ('resnet110_cifar10_dgl_mlaan_k55.py', 110, 'dgl_mlaan'),
+    ('resnet32_cifar10_mlaan_k16.py', 32, 'mlaan'),
+    ('resnet110_cifar10_mlaan_k55.py', 110, 'mlaan'),
 ]
 
 
@@ -201,7 +262,7 @@ def test_infopro_mlaan_and_own_setting_at_both_depths(depth):
     paths = blocks(depth)
     local = dict(local_cfg('resnet32_cifar10_infopro_mlaan_k16.py'))
     plan = plan_for(paths[:-1], paths, depth, local['method'], hilo=local['hilo'],
-                    mlaan=local['mlaan'], stem=local['stem'])
+                    mlaan=local['mlaan'], stem=local['stem'], schedule=local['schedule'])
     heads, (task_reach, below) = expected('infopro_mlaan', K)
     assert rows(plan) == sorted(heads)
     assert (plan.task_reach, plan.task_weight_below) == (task_reach, below)
@@ -209,6 +270,40 @@ def test_infopro_mlaan_and_own_setting_at_both_depths(depth):
     plan = build_plan(paths[:-1], own)
     heads, task = infopro_loop(K, infopro_head((5., 0.5), (0., 1.)))
     assert rows(plan) == sorted(heads)
+
+
+PASSES = [
+    ('resnet32_cifar10_dgl_hpff_k16.py', 32, 2), ('resnet32_cifar10_infopro_hpff_k16.py', 32, 2),
+    ('resnet110_cifar10_infopro_hpff_k55.py', 110, 2),
+    ('resnet32_cifar10_dgl_mlaan_k16.py', 32, 3), ('resnet110_cifar10_dgl_mlaan_k55.py', 110, 3),
+    ('resnet32_cifar10_infopro_mlaan_k16.py', 32, 3), ('resnet32_cifar10_mlaan_k16.py', 32, 2),
+    ('resnet110_cifar10_mlaan_k55.py', 110, 2),
+]
+
+
+@pytest.mark.parametrize('name,depth,k', PASSES)
+def test_passes_equal_the_authors_loop(name, depth, k):
+    """The stem runs once (y = clone(stem(img))), each segment as often as
+    the loop written out in ``authors_runs``: e.g. 2, 3, ..., 3, 2 for k=2
+    and 2, 3, 4, ..., 4, 3, 2 for k=3."""
+    plan = plan_of(name, depth)
+    local = local_cfg(name)
+    assert local.get('bn_updates') == 'per-path'
+    assert list(plan.passes) == [1] + authors_runs(plan.num_modules - 1, k)
+    assert plan.passes[1:4] == ((2, 3, 3) if k == 2 else (2, 3, 4))
+
+
+def test_passes_without_independent_path_and_without_stem_module():
+    """HPFF's ImageNet loop (independent path commented out, §5.4) on a
+    split without a stem boundary: E_0 runs on the x path and in window 1,
+    every other segment only in its windows."""
+    paths = blocks(32)
+    bounds = ['backbone.layer1.4', 'backbone.layer2.4', 'backbone.layer3.2']
+    plan = build_plan(bounds, dict(type='DGL'), hilo=dict(cascade=2, independent=False))
+    assert list(plan.passes) == authors_runs(4, 2, independent=False) == [2, 2, 2, 1]
+    plan = build_plan(bounds, dict(type='DGL'), hilo=dict(cascade=3, first_independent=False))
+    assert list(plan.passes) == authors_runs(4, 3) == [2, 3, 3, 2]
+    assert build_plan(paths[:-1], dict(type='DGL')).passes == (1,) * 16
 
 
 def test_copy_tables_rows_2_and_4():
@@ -257,3 +352,18 @@ def test_format_lists_every_module():
     for m in range(1, 17):
         assert f'| m{m} |' in text
     assert 'local.m3.cascade' in text and 'm1..m3' in text and 'quadrant n=2' in text
+
+
+def test_stage_schedule_needs_a_stage_and_stays_on_the_schedule():
+    """``schedule='stage'`` reads the stage from the boundary path; a head on
+    the stem (stem='module') has none, and r > 1 (few segments) would give
+    negative weights: both refused with the fix named."""
+    paths = blocks(32)
+    ip = dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.))
+    with pytest.raises(ValueError, match=r"backbone\.stem.*schedule='index'"):
+        build_plan(paths[:-1], ip, schedule='stage')
+    with pytest.raises(ValueError, match=r'layer2\.4 at r = 2/1 > 1'):
+        build_plan(['backbone.stem', 'backbone.layer2.4', 'backbone.layer3.3'], ip,
+                   stem='merged', schedule='stage')
+    # DGL is not scheduled: any split is fine
+    build_plan(paths[:-1], dict(type='DGL'), schedule='stage').check_supervised()

@@ -1,10 +1,87 @@
-"""The probe (``mmlocal/local/probe.py``): block shapes, token grids, and a
-clear refusal of block lists the backbone's forward does not run in order."""
+"""The shape probe (``mmlocal/local/probe.py``): one no-grad forward that tells
+every block's output shape, activation cost, token grid and ``FeatureInfo``,
+and a clear refusal of block lists the forward does not run in order."""
 import pytest
 import torch
 import torch.nn as nn
 
-from mmlocal.local.probe import hw_argument, probe_blocks
+from mmlocal.local.probe import default_probe_size, hw_argument, probe_blocks
+from mmlocal.local.split import block_paths
+from mmlocal.structures import FeatureInfo
+from mmlocal.testing import build_classifier
+
+
+
+def test_resnet_shapes_costs_and_features():
+    """He et al.'s CIFAR ResNet-20: 16, 32, 64 channels at 32, 16, 8 pixels;
+    costs are the output elements of every leaf module of a block (a batch
+    of two), recounted here with hooks of our own."""
+    model = build_classifier(depth=20)
+    paths = block_paths(model)
+    probe = probe_blocks(model, 'backbone', paths, (32, 32))
+    assert probe.size == (32, 32) and probe.grid is None
+    assert probe.feature('backbone.stem') == FeatureInfo(16, (32, 32), 1)
+    assert probe.feature('backbone.layer1.2') == FeatureInfo(16, (32, 32), 1)
+    assert probe.feature('backbone.layer2.0') == FeatureInfo(32, (16, 16), 2)
+    assert probe.feature('backbone.layer3.2') == FeatureInfo(64, (8, 8), 4)
+
+    counted = {p: 0 for p in paths}
+    handles = []
+    for p in paths:
+        for m in model.get_submodule(p).modules():
+            if not list(m.children()):
+                handles.append(m.register_forward_hook(
+                    lambda mod, args, out, p=p: counted.__setitem__(p, counted[p] + out.numel())))
+    with torch.no_grad():
+        model.backbone.eval()
+        model.backbone(torch.zeros(2, 3, 32, 32))
+    for h in handles:
+        h.remove()
+    assert probe.costs == pytest.approx(counted)
+    assert probe.costs['backbone.layer1.0'] == 4 * probe.costs['backbone.layer3.1']
+
+
+def test_probe_leaves_the_model_as_it_was():
+    model = build_classifier(depth=20).train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    probe_blocks(model, 'backbone', block_paths(model), (40, 24))
+    assert model.training and model.backbone.training
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    assert all(p.grad is None for p in model.parameters())
+    assert not model.backbone._forward_hooks and not model.backbone._forward_pre_hooks
+
+
+def test_vit_tokens_become_their_patch_grid():
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    holder = nn.Module()
+    holder.backbone = MODELS.build(dict(type='VisionTransformer', arch='deit-tiny',
+                                        img_size=32, patch_size=8))
+    paths = block_paths(holder)
+    probe = probe_blocks(holder, 'backbone', paths, default_probe_size(holder.backbone))
+    assert probe.size == (32, 32) and probe.grid == (4, 4) and probe.extra_tokens == 1
+    assert probe.shapes['backbone.layers.0'] == (2, 17, 192)  # class token + 4 x 4 patches
+    assert probe.feature('backbone.layers.5') == FeatureInfo(192, (4, 4), 8, tokens=True)
+
+
+def test_default_probe_sizes():
+    from mmlocal.models.backbones import CifarResNet
+    assert default_probe_size(CifarResNet(depth=20)) == (32, 32)
+    vit = nn.Module()
+    vit.img_size = (48, 64)
+    assert default_probe_size(vit) == (48, 64)
+    assert default_probe_size(nn.Conv2d(3, 3, 1)) == (64, 64)
+
+
+def test_a_boundary_without_a_map_or_tokens_is_refused():
+    model = build_classifier(depth=20)
+    probe = probe_blocks(model, 'backbone', block_paths(model), (32, 32))
+    probe.shapes['backbone.layer3.2'] = torch.Size([2, 64])
+    with pytest.raises(ValueError, match='choose a boundary that returns a map or tokens'):
+        probe.feature('backbone.layer3.2')
+
+
 
 
 class TokenBlock(nn.Module):

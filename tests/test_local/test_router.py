@@ -69,10 +69,11 @@ class _Rerun:
         return self.mods[m](x)
 
 
-def _routed(mods, x, heads, task_weight, task_reach, reach_back, recompute=None):
+def _routed(mods, x, heads, task_weight, task_reach, reach_back, recompute=None,
+            last_reach=None):
     done = []
     router = GradientRouter(len(mods), reach_back, on_module_done=done.append,
-                            recompute=recompute)
+                            recompute=recompute, last_reach=last_reach)
     k = len(mods)
     h = x
     for j in range(k - 1):
@@ -86,7 +87,7 @@ def _routed(mods, x, heads, task_weight, task_reach, reach_back, recompute=None)
                 router.route(j, leaf.grad, reach)
         h = router.close(j)
         del out
-        if recompute is not None and reach_back > 0:
+        if recompute is not None and reach_back > 0 and last_reach is None:
             assert router.graphs == ([0] if j <= reach_back else [])
     mods[k - 1](h).sum().backward()
     g = router.input_grad(k - 1)
@@ -94,7 +95,7 @@ def _routed(mods, x, heads, task_weight, task_reach, reach_back, recompute=None)
         router.route(k - 2, g * task_weight, task_reach)
     router.finish()
     assert router.pending == {}
-    assert done == list(range(k - 1))
+    assert sorted(done) == list(range(k - 1))
     return [p.grad.clone() if p.grad is not None else torch.zeros_like(p)
             for m in mods for p in m.parameters()]
 
@@ -172,3 +173,28 @@ def test_one_parameter_vjp_per_module(window, recompute):
     if recompute:  # every VJP of modules 1..3 but the first pass (on the live graph) re-runs them
         want += (k - 2) + (passes - (k - 2))
     assert counter.get_total_flops() == want * unit
+
+
+def test_modules_no_later_loss_reaches_are_final_at_once():
+    """InfoPro with the stem merged: only module 1's loss reaches back (to
+    module 0). The other modules' gradients are final when they close: no
+    graph kept, nothing recomputed, the same gradients."""
+    k = 5
+    mods = _chain(k)
+    x = torch.randn(4, 6)
+    heads = [(1, 0, 1.)] + [(j, j, 1.) for j in range(2, k - 1)]
+    want = _expected(mods, x, heads, 0., k - 1)
+    rerun = _Rerun(mods)
+    got = _routed(mods, x, heads, 0., k - 1, reach_back=1, recompute=rerun,
+                  last_reach=[1, 1, 2, 3, 4])
+    assert rerun.calls == []
+    for i, (g, w) in enumerate(zip(got, want)):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-7, msg=f'parameter {i}')
+    router = GradientRouter(k, 1, last_reach=[1, 1, 2, 3, 4])
+    h = x
+    for j in range(3):
+        router.output(j, mods[j](h))
+        h = router.close(j)
+        assert sorted(router.pending) == ([0] if j == 0 else [])
+    with pytest.raises(ValueError, match='last_reach must give'):
+        GradientRouter(k, 1, last_reach=[2, 1, 2, 3, 4])

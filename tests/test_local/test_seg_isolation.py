@@ -20,12 +20,12 @@ from mmengine.dataset import pseudo_collate
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
+from mmlocal.testing import repo_config as load  # configs/<name>
 from mmlocal.local import LocalLearner
 from mmlocal.testing import (assert_grad_close, build_local, features, grads_of, head_loss,
                                 local_step_grads, module_param_names, task_loss)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = osp.join(ROOT, 'configs')
 CITYSCAPES = osp.join(ROOT, 'tests', 'data', 'cityscapes')
 CROP = (32, 64)
 # the parts the issue names: they belong to the last module
@@ -42,10 +42,6 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-def load(name: str) -> Config:
-    return Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
 
 
 def build_segmentor(cfg: Config):

@@ -106,23 +106,6 @@ def test_priors_follow_the_stride(stride):
     assert fcos.regress_ranges[0][1] >= 1e8  # every object on this one level
 
 
-def test_default_classifier_is_a_light_retina_head():
-    from mmlocal.local.methods import DGL, InfoPro, FeatureInfo, TaskInfo
-    from mmlocal.models.heads.det_heads import DetClassifierHead, DetInfoProHead
-    from mmlocal.models.heads.decoders import UpsampleDecoder
-    feat, task = FeatureInfo(512, (8, 8), stride=8), TaskInfo('detection', 2)
-    head = DGL().build_head(feat, task, DGL().loss_weights(0.))
-    assert isinstance(head, DetClassifierHead) and head.stride == 8
-    assert type(head.dense_head).__name__ == 'RetinaHead'
-    assert head.dense_head.stacked_convs == 2 and head.dense_head.in_channels == 512
-    infopro = InfoPro(recon_weights=(1.5, 1.5), task_weights=(1., 0.))
-    head = infopro.build_head(FeatureInfo(1024, (4, 4), stride=16), task,
-                              infopro.loss_weights(1.))  # the schedule's end: task weight 0
-    assert isinstance(head, DetInfoProHead) and isinstance(head.decoder, UpsampleDecoder)
-    assert head.dense_head.prior_generator.strides == [(16, 16)]
-    assert head.loss_weight == 0. and head.recon_weight == 1.5
-
-
 def test_infopro_head_reconstructs_and_skips_a_zero_task_weight():
     targets = frame_targets()
     feat = real_feature(targets.inputs, 8, 32)

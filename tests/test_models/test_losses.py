@@ -59,3 +59,36 @@ def test_predsim_loss_is_zero_sim_term_when_features_match_the_labels():
     losses = predsim_loss(torch.zeros(4, 3), onehot, labels, 3, beta=0.99)
     assert losses['loss_sim'].item() < 1e-10
     torch.testing.assert_close(losses['loss_pred'], torch.tensor(0.01 * math.log(3)))
+
+
+def _supcon_by_anchor(feats, labels, t=0.07):
+    """SupCon written anchor by anchor (Khosla et al., eq. 2) in float64: an
+    anchor without a positive adds 0, the mean runs over all anchors (as
+    InfoPro's ``networks/losses.py``: ``mask_sum`` 0 -> 1, ``.mean()``)."""
+    z = [[float(v) for v in row] for row in F.normalize(feats.double(), dim=1)]
+    n = len(z)
+    total = 0.
+    for i in range(n):
+        sims = [sum(a * b for a, b in zip(z[i], z[j])) / t for j in range(n)]
+        denom = math.log(sum(math.exp(sims[a]) for a in range(n) if a != i))
+        pos = [p for p in range(n) if p != i and labels[p] == labels[i]]
+        if pos:
+            total += -sum(sims[p] - denom for p in pos) / len(pos)
+    return total / n
+
+
+def test_supcon_averages_over_every_anchor_with_classes_seen_once():
+    """Classes 3, 4 and 5 appear once: their anchors add 0 but count in the
+    mean (mmlocal averaged over the anchors with a positive: 9/6 = 1.5x)."""
+    torch.manual_seed(0)
+    feats = torch.randn(9, 16)
+    labels = [0, 0, 1, 1, 2, 2, 3, 4, 5]
+    got = supcon_loss(feats, torch.tensor(labels))
+    want = _supcon_by_anchor(feats, labels)
+    assert abs(got.item() - want) < 1e-5 * abs(want)
+    with_pos = want * 9 / 6  # the mean over the six anchors that have a positive
+    assert abs(got.item() - with_pos) > 0.1 * abs(want)
+    # gradient: every anchor's term is there, the singletons' as negatives
+    feats.requires_grad_()
+    supcon_loss(feats, torch.tensor(labels)).backward()
+    assert feats.grad[6:].abs().sum() > 0

@@ -36,7 +36,7 @@ def test_hpff_imagenet_decoder_14_goes_up_to_112_then_down_to_56():
     dec = HPFFImageNetDecoder(1024, ratio=16)
     sizes = []
     for stage in dec.stages:
-        stage.register_forward_pre_hook(lambda m, a: sizes.append(tuple(a[0].shape[1:])))
+        stage[0].register_forward_pre_hook(lambda m, a: sizes.append(tuple(a[0].shape[1:])))
     out = dec(torch.randn(1, 1024, 14, 14), (224, 224))
     assert out.shape == (1, 3, 224, 224) and 0 < out.min() and out.max() < 1
     assert sizes == [(128, 112, 112), (64, 56, 56), (32, 112, 112)]

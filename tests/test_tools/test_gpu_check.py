@@ -6,8 +6,7 @@ import os.path as osp
 import mmlocal  # noqa: F401
 import pytest
 
-from mmlocal.testing.models import load_tool
-
+from checkout import load_tool
 
 
 def gpu_check():

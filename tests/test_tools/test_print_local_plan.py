@@ -7,7 +7,7 @@ import re
 import mmlocal  # noqa: F401
 import pytest
 
-from mmlocal.testing.models import load_tool
+from checkout import load_tool
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -186,14 +186,7 @@ def test_torchvision_imports_and_patch_is_noop():
     assert transforms.Normalize is not None
     assert 'torchvision' in sys.modules
     assert compat.patch_torchvision() is False  # already imported: no-op
-    # a fresh interpreter: import mmlocal first, then torchvision works
-    code = ('import mmlocal, torchvision, torchvision.transforms; '
-            'from mmlocal.utils.compat import patch_torchvision; '
-            'assert patch_torchvision() is False; print(torchvision.__version__)')
-    out = subprocess.run([sys.executable, '-c', code], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == torchvision.__version__
+    # in a fresh interpreter, after mmlocal's shims: test_import_changes_only_what_...
 
 
 def test_mmpretrain_multimodal_off_before_import():
@@ -218,3 +211,150 @@ def test_mmpretrain_multimodal_off_before_import():
     assert out.returncode == 0 and out.stdout.strip() == 'ok', out.stderr[-2000:]
     # in this process mmpretrain is imported already: the shim does nothing
     assert not compat.disable_mmpretrain_multimodal(force=True)
+
+
+# ------------------------------------------------- what `import mmlocal` changes
+_SNAPSHOT = r'''
+import json, logging, os, sys, types, warnings
+import torch
+ROOTS = ('torch', 'torchvision', 'numpy', 'mmengine', 'mmcv', 'mmpretrain', 'mmseg', 'mmdet')
+
+
+def attributes():
+    """id of every attribute of the loaded modules of ROOTS and of the
+    classes they define (a monkeypatch replaces one)."""
+    out = {}
+    with warnings.catch_warnings():  # deprecated attributes warn when read
+        warnings.simplefilter('ignore')
+        for name, mod in list(sys.modules.items()):
+            _attributes(name, mod, out)
+    return out
+
+
+def _attributes(name, mod, out):
+    if name.split('.')[0] in ROOTS and isinstance(mod, types.ModuleType):
+        for key, value in list(vars(mod).items()):
+            out[f'{name}.{key}'] = id(value)
+            if isinstance(value, type) and value.__module__ == name:
+                for ckey, cvalue in list(vars(value).items()):
+                    out[f'{name}.{key}.{ckey}'] = id(cvalue)
+
+
+def registries():
+    from mmengine.registry import Registry
+    out = {}
+    for name, mod in list(sys.modules.items()):
+        if name.endswith('.registry') and name.split('.')[0] in ROOTS:
+            for key, reg in vars(mod).items():
+                if isinstance(reg, Registry):  # toolboxes re-export the root ones
+                    where = 'root' if reg.parent is None else name
+                    out[f'{where}.{reg.name}'] = dict(reg.module_dict)
+    return out
+
+
+def flags():
+    return dict(threads=torch.get_num_threads(), dtype=str(torch.get_default_dtype()),
+                grad=torch.is_grad_enabled(), deterministic=torch.are_deterministic_algorithms_enabled(),
+                cudnn=torch.backends.cudnn.benchmark, warnings=len(warnings.filters),
+                handlers=len(logging.getLogger().handlers), path=list(sys.path))
+
+
+def snapshot():
+    return dict(attributes=attributes(), registries=registries(), flags=flags(),
+                environ=dict(os.environ), meta_path=[id(f) for f in sys.meta_path],
+                safe=[g[1] if isinstance(g, tuple) else _where(g)
+                      for g in torch.serialization.get_safe_globals()])
+
+
+def _where(obj):
+    obj = getattr(obj, 'func', obj)  # functools.partial
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+def diff(before, after):
+    changed = sorted(k for k, v in before['attributes'].items()
+                     if k in after['attributes'] and after['attributes'][k] != v)
+    added = {}
+    for reg, entries in after['registries'].items():
+        old = before['registries'].get(reg, {})
+        new = {k: _where(v) for k, v in entries.items() if k not in old}
+        if new:
+            added[reg] = new
+    return dict(
+        changed=changed, registered=added,
+        flags={k: (v, after['flags'][k]) for k, v in before['flags'].items()
+               if after['flags'][k] != v},
+        environ=sorted(k for k in set(before['environ']) | set(after['environ'])
+                       if before['environ'].get(k) != after['environ'].get(k)),
+        meta_path=[type(f).__name__ for f in sys.meta_path if id(f) not in before['meta_path']],
+        safe=sorted(set(after['safe']) - set(before['safe'])))
+'''
+
+_PROBE = _SNAPSHOT + r'''
+import importlib.util
+fresh = dict(meta_path=[id(f) for f in sys.meta_path],
+             safe=set(_where(g) for g in torch.serialization.get_safe_globals()))
+# 1. the shims import mmlocal applies first (utils/compat.py, loaded alone)
+spec = importlib.util.spec_from_file_location('shims', sys.argv[1])
+shims = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(shims)
+shims.apply()
+applied = dict(
+    meta_path=[type(f).__name__ for f in sys.meta_path if id(f) not in fresh['meta_path']],
+    safe=sorted(set(g[1] if isinstance(g, tuple) else _where(g)
+                    for g in torch.serialization.get_safe_globals()) - fresh['safe']),
+    torchvision_schema=shims._torchvision_lib is not None)
+# 2. the toolboxes as mmlocal imports them (torchvision imports after the shims), then
+# mmlocal: its own changes
+import numpy, torchvision, torchvision.transforms, mmcv, mmengine.runner, mmengine.optim
+import mmengine.hooks
+import mmengine.model, mmengine.dataset, mmengine.evaluator, mmengine.visualization
+import mmpretrain.models, mmpretrain.datasets
+before = snapshot()
+import mmlocal
+own = diff(before, snapshot())
+from mmlocal.utils.compat import patch_torchvision
+applied['torchvision'] = torchvision.__version__
+applied['patched_again'] = patch_torchvision()  # torchvision imported: a no-op
+print(json.dumps(dict(shims=applied, own=own)))
+'''
+
+
+def test_import_changes_only_what_the_architecture_doc_lists():
+    """A fresh interpreter: ``import mmlocal`` (docs/architecture.md, "What
+    `import mmlocal` changes") applies its shims, which allow-list the
+    checkpoint globals, define torchvision's op schemas only where its
+    extension does not load and turn mmpretrain's multimodal models off
+    only with transformers >= 5; and, the toolboxes imported, it registers
+    mmlocal's classes into mmengine's root registries and changes nothing
+    else: no attribute of torch, torchvision, numpy, mmengine, mmcv or the
+    toolboxes is replaced, no flag, environment variable, import hook or
+    toolbox registry changes."""
+    import json
+    doc = open(osp.join(ROOT, 'docs', 'architecture.md')).read()
+    assert 'What `import mmlocal` changes' in doc
+    out = subprocess.run([sys.executable, '-c', _PROBE,
+                          osp.join(ROOT, 'mmlocal', 'utils', 'compat.py')],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+
+    shims = result['shims']
+    assert shims['torchvision_schema'] == (not compat._torchvision_extension_loads())
+    import torchvision
+    assert shims['torchvision'] == torchvision.__version__ and shims['patched_again'] is False
+    multimodal = ['_MultimodalOff'] if compat._transformers_major() >= 5 else []
+    assert shims['meta_path'] == multimodal
+    assert set(shims['safe']) == {_qualname(g) for g in compat.checkpoint_safe_globals()}
+
+    own = result['own']
+    # re-applying the allow-list rebuilds torch's set of safe globals; nothing else
+    assert own['changed'] == ['torch._weights_only_unpickler._marked_safe_globals_set']
+    assert own['flags'] == {} and own['environ'] == [] and own['meta_path'] == []
+    assert own['safe'] == []
+    assert own['registered'], 'mmlocal registered nothing'
+    for reg, entries in own['registered'].items():
+        assert reg.startswith('root.'), (reg, entries)  # mmengine's root registries only
+        for name, where in entries.items():
+            assert where.startswith('mmlocal.'), (reg, name, where)
+    assert 'LocalLearningOptimWrapper' in own['registered']['root.optim_wrapper']

@@ -30,10 +30,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import _load_checkpoint, _load_checkpoint_to_model
 
 from mmlocal.apis import build_model, strip_local_learner
 from mmlocal.local.split import block_paths, resolve_boundaries
+from mmlocal.utils.mmengine_adapter import checkpoint_to_model, read_checkpoint
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -109,11 +109,10 @@ def probe_model(spec: str, args) -> Dict:
     if 'default_scope' not in cfg:
         cfg.default_scope = 'mmpretrain'
     model = build_model(cfg)
-    checkpoint = _load_checkpoint(ckpt, map_location='cpu')
+    checkpoint = read_checkpoint(ckpt)
     strip_local_learner(checkpoint)  # the auxiliary heads are not probed
     # strict: a checkpoint of another network fails here, not as a bad curve
-    _load_checkpoint_to_model(model, checkpoint, strict=True,
-                              revise_keys=[(r'^module\.', '')])
+    checkpoint_to_model(model, checkpoint, strict=True, revise_keys=[(r'^module\.', '')])
     model.to(args.device)
     bounds = resolve_boundaries(model, args.num_modules)
     points = bounds + [block_paths(model)[-1]]

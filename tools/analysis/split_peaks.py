@@ -1,12 +1,13 @@
 """Measure what each local module of a config holds at its peak, and the split
-that balances it (``split='memory'``'s measurement, ``mmlocal.local.split``).
+that balances it (what ``split='memory'`` measures at build time, from
+``mmlocal.analysis.peaks``).
 
 Builds the config's model, preprocesses one synthetic batch at the training
-size, measures :class:`~mmlocal.local.split.PeakCosts` (per block: saved
-graph bytes, parameter bytes; heads' and tail's allocator peaks) with the
-config's local method, HiLo window and PFF, and prints the predicted module
-peaks of the config's own split, of the equal-blocks split and of the
-peak-balanced split, whose boundaries it prints for ``local.boundaries``.
+size, measures :class:`~mmlocal.analysis.PeakCosts` (per block: saved graph
+bytes, parameter bytes; heads' and tail's allocator peaks) with the config's
+local settings and optimizer, and prints the predicted module peaks of the
+config's own split, of the equal-blocks split and of the peak-balanced split,
+whose boundaries it prints for ``local.boundaries``.
 
 Example::
 
@@ -15,20 +16,21 @@ Example::
 """
 import argparse
 import copy
+import dataclasses
 import json
-import os.path as osp
-from typing import List, Optional, Sequence
+from typing import Optional, Sequence
 
 import mmlocal  # noqa: F401  (compat patches, registrations) before mm*
 import torch
 from mmengine.config import DictAction
 from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import MODELS, init_default_scope
 
-from mmlocal.local.split import (measure_peak_costs, module_peaks,
-                                 peak_balanced_indices, resolve_boundaries)
-from mmlocal.utils.memory import MB
 from mmlocal import apis
+from mmlocal.analysis import compare_splits, measure_peak_costs, optimizer_state_ratio
+from mmlocal.local.config import LocalConfig
+from mmlocal.local.probe import probe_blocks
+from mmlocal.local.split import resolve_boundaries
+from mmlocal.utils.memory import MB
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -44,10 +46,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def ends_of(paths: List[str], boundaries: Sequence[str]) -> List[int]:
-    return [paths.index(b) for b in boundaries] + [len(paths) - 1]
-
-
 def main(argv: Optional[Sequence[str]] = None) -> dict:
     args = parse_args(argv)
     if args.threads:
@@ -55,47 +53,47 @@ def main(argv: Optional[Sequence[str]] = None) -> dict:
     cfg = apis.load_config(args.config, args.cfg_options)
     if args.input_size:
         apis.fit_preprocessor_size(cfg, args.input_size)
-    local = copy.deepcopy(cfg.optim_wrapper.get('local') or {})
-    init_default_scope(cfg.get('default_scope', 'mmengine'))
-    model_cfg = copy.deepcopy(cfg.model)
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
-    device = torch.device(args.device)
+    local = LocalConfig.parse(copy.deepcopy(cfg.optim_wrapper.get('local') or {}))
     torch.manual_seed(0)
-    model = revert_sync_batchnorm(MODELS.build(model_cfg)).to(device).train()
+    model = revert_sync_batchnorm(apis.build_model(cfg)).to(args.device).train()
     batch = apis.synthetic_batch(cfg, args.batch_size, args.input_size, 0)
     data = model.data_preprocessor(batch, True)
-    backbone = local.get('backbone', 'backbone')
-    costs = measure_peak_costs(model, data['inputs'], data['data_samples'],
-                               method=local.get('method', dict(type='DGL')),
-                               hilo=local.get('hilo'), pff=local.get('pff'),
-                               backbone_path=backbone, task=local.get('task'))
-    k = args.num_modules or local.get('num_modules') or len(local.get('boundaries', [])) + 1
-    splits = {}
-    own = resolve_boundaries(model, k if 'boundaries' not in local else None,
-                             local.get('boundaries'), local.get('split', 'auto'), backbone,
-                             peak_costs=lambda paths: costs)
-    splits['config'] = own
-    splits['blocks'] = resolve_boundaries(model, k, split='blocks', backbone_path=backbone)
-    splits['peak-balanced'] = [costs.paths[i] for i in peak_balanced_indices(costs, k)]
+    optimizer = cfg.optim_wrapper.get('optimizer')
+    costs = measure_peak_costs(model, data['inputs'], data['data_samples'], local,
+                               optimizer_state_ratio(optimizer) if optimizer else 0.)
+    k = args.num_modules or local.num_modules or len(local.boundaries or ()) + 1
+    own = local.boundaries
+    if own is None or args.num_modules:
+        size = tuple(data['inputs'].shape[-2:])
+        own = resolve_boundaries(
+            model, k, split=local.split, backbone_path=local.backbone,
+            block_costs=lambda paths: list(probe_blocks(model, local.backbone, paths,
+                                                        size).costs.values()),
+            peak_costs=lambda paths: costs)
+    blocks = resolve_boundaries(model, k, split='blocks', backbone_path=local.backbone)
+    splits = compare_splits(costs, {'config': own, 'blocks': blocks})
 
     print(f'{args.config}: batch {args.batch_size}, input {tuple(data["inputs"].shape[-2:])}, '
-          f'window {costs.window}; tail (neck/decode/aux heads + task loss) {costs.tail / MB:.1f} MB')
+          f'window {costs.window}; tail (neck/decode/aux heads + task loss) {costs.tail / MB:.1f} '
+          f'MB; parameters, buffers and optimizer state {costs.static / MB:.1f} MB')
     print('| block | graph (MB) | params (MB) | heads at its output (MB) |')
     print('|---|---:|---:|---:|')
     for i, p in enumerate(costs.paths):
         head = f'{costs.head[i] / MB:.1f}' if i < len(costs.head) else 'tail'
         print(f'| {p} | {costs.graph[i] / MB:.1f} | {costs.params[i] / MB:.1f} | {head} |')
-    result = dict(config=args.config, batch_size=args.batch_size,
-                  input_size=list(data['inputs'].shape[-2:]), costs=costs.__dict__, splits={})
-    print('\n| split | boundaries | predicted module peaks (MB) | largest (MB) |')
-    print('|---|---|---|---:|')
-    for name, bounds in splits.items():
-        peaks = module_peaks(costs, ends_of(costs.paths, bounds))
-        result['splits'][name] = dict(boundaries=bounds, peaks_mb=[p / MB for p in peaks])
-        short = ', '.join(b.replace(f'{backbone}.', '') for b in bounds)
+    print('\n| split | boundaries | predicted module peaks (MB) | largest (MB) | step (MB) |')
+    print('|---|---|---|---:|---:|')
+    for name, row in splits.items():
+        peaks = row['module_peaks']
+        short = ', '.join(b.replace(f'{local.backbone}.', '') for b in row['boundaries'])
         print(f"| {name} | {short} | {' / '.join(f'{p / MB:.0f}' for p in peaks)} | "
-              f'{max(peaks) / MB:.0f} |')
+              f"{max(peaks) / MB:.0f} | {row['predicted_peak'] / MB:.0f} |")
+    result = dict(config=args.config, batch_size=args.batch_size,
+                  input_size=list(data['inputs'].shape[-2:]), costs=dataclasses.asdict(costs),
+                  splits={name: dict(boundaries=row['boundaries'],
+                                     peaks_mb=[p / MB for p in row['module_peaks']],
+                                     predicted_peak_mb=row['predicted_peak'] / MB)
+                          for name, row in splits.items()})
     if args.out_json:
         with open(args.out_json, 'w') as f:
             json.dump(result, f, indent=2)

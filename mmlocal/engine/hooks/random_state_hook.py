@@ -36,11 +36,12 @@ import numpy as np
 import torch
 from mmengine.dataset import worker_init_fn as mmengine_worker_init_fn
 from mmengine.dist import all_gather_object, get_rank, get_world_size
-from mmengine.hooks import CheckpointHook, Hook
-from mmengine.runner.loops import _InfiniteDataloaderIterator
+from mmengine.hooks import Hook
 from torch.utils.data import DataLoader, get_worker_info
 
 from mmlocal.registry import FUNCTIONS, HOOKS
+from .checkpoint_due import checkpoint_due
+from mmlocal.utils.mmengine_adapter import infinite_dataloader_iterator
 
 #: Checkpoint key of the random states (beside 'state_dict', 'optimizer', ...).
 RANDOM_STATES_KEY = 'random_states'
@@ -124,16 +125,6 @@ class _RestoreAfterReplay:
         return next(self.iterator)
 
 
-def _checkpoint_due(runner) -> bool:
-    """Whether a ``CheckpointHook`` saves at the end of this iteration."""
-    for hook in runner.hooks:
-        if isinstance(hook, CheckpointHook) and not hook.by_epoch and (
-                hook.every_n_train_iters(runner, hook.interval, hook.save_begin)
-                or (hook.save_last and hook.is_last_train_iter(runner))):
-            return True
-    return False
-
-
 def _sampler(loader: DataLoader):
     sampler = getattr(loader, 'sampler', None)
     if not hasattr(sampler, 'seed') and getattr(loader, 'batch_sampler', None) is not None:
@@ -170,7 +161,7 @@ class RandomStateHook(Hook):
             self._gathered = (runner.iter, all_gather_object(state))
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if get_world_size() > 1 and _checkpoint_due(runner):
+        if get_world_size() > 1 and checkpoint_due(runner):
             self._gather(runner, get_random_state())
 
     def after_train_epoch(self, runner) -> None:
@@ -280,10 +271,11 @@ class RandomStateHook(Hook):
         self._generator.manual_seed(epoch_seed(runner.seed, runner.epoch, get_rank()))
         loader.generator = self._generator
         iterator = getattr(loop, 'dataloader_iterator', None)
-        if loader.num_workers > 0 and isinstance(iterator, _InfiniteDataloaderIterator):
+        infinite = infinite_dataloader_iterator()
+        if loader.num_workers > 0 and isinstance(iterator, infinite):
             # IterBasedTrainLoop started its workers when it was built, before
             # the generator was set: start them again from it (persistent
             # workers are kept by the loader unless its iterator is dropped)
             if loader.persistent_workers:
                 loader._iterator = None
-            loop.dataloader_iterator = _InfiniteDataloaderIterator(loader)
+            loop.dataloader_iterator = infinite(loader)

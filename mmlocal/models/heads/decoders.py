@@ -9,14 +9,31 @@ import torch.nn.functional as F
 
 from mmlocal.registry import MODELS
 from .aux_classifiers import conv_bn_relu, init_infopro
+from .layout import conv_bn, cpu_layout
+
+
+def resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resize with ``align_corners=True``, as the authors' decoders.
+
+    Cost, not maths: a resize to the map's own size is the identity (every
+    output pixel is its input pixel with weight 1, in value and gradient), so
+    it is skipped; on the CPU it runs in channels-last (``layout.py``).
+    """
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(cpu_layout(x), size=tuple(size), mode='bilinear', align_corners=True)
 
 
 def reconstruction_loss(recon: torch.Tensor, image01: torch.Tensor) -> torch.Tensor:
-    """Mean BCE between a decoder's output and the image in [0, 1], in fp32
-    with autocast off: CUDA autocast refuses ``binary_cross_entropy`` whatever
-    its inputs' dtype (InfoPro under AMP failed on the H200 before this)."""
+    """Mean BCE between a decoder's output and the image in [0, 1], in at
+    least fp32 (half precision is promoted, fp64 kept) with autocast off: CUDA
+    autocast refuses ``binary_cross_entropy`` whatever its inputs' dtype
+    (InfoPro under AMP failed on the H200 before this)."""
+    dtype = torch.promote_types(recon.dtype, torch.float32)
     with torch.autocast(device_type=recon.device.type, enabled=False):
-        return F.binary_cross_entropy(recon.float(), image01.to(recon.device).float())
+        # NCHW like the target: elementwise kernels are slow on mixed layouts
+        return F.binary_cross_entropy(recon.to(dtype).contiguous(),
+                                      image01.to(recon.device, dtype))
 
 
 @MODELS.register_module()
@@ -32,8 +49,8 @@ class ReconDecoder(nn.Module):
         init_infopro(self)
 
     def forward(self, x: torch.Tensor, out_size: Tuple[int, int]) -> torch.Tensor:
-        x = F.interpolate(x, size=tuple(out_size), mode='bilinear', align_corners=True)
-        return torch.sigmoid(self.conv2(self.conv1(x)))
+        x = conv_bn(self.conv1, cpu_layout(resize(x, out_size)))
+        return torch.sigmoid(self.conv2(cpu_layout(x)))
 
 
 @MODELS.register_module()
@@ -59,9 +76,8 @@ class UpsampleDecoder(nn.Module):
         x = self.reduce(x)
         for stage in self.stages:
             size = (min(2 * x.shape[-2], out_size[0]), min(2 * x.shape[-1], out_size[1]))
-            x = stage(F.interpolate(x, size=size, mode='bilinear', align_corners=True))
-        x = F.interpolate(x, size=tuple(out_size), mode='bilinear', align_corners=True)
-        return torch.sigmoid(self.out(x))
+            x = conv_bn(stage, resize(x, size))
+        return torch.sigmoid(self.out(resize(x, out_size)))
 
 
 @MODELS.register_module()
@@ -143,6 +159,5 @@ class HPFFImageNetDecoder(nn.Module):
         x = self.reduce(x)
         for d, stage in zip(self.divisors, self.stages):
             size = (max(out_size[0] // d, 1), max(out_size[1] // d, 1))
-            x = stage(F.interpolate(x, size=size, mode='bilinear', align_corners=True))
-        x = F.interpolate(x, size=tuple(out_size), mode='bilinear', align_corners=True)
-        return torch.sigmoid(self.out(x))
+            x = conv_bn(stage, resize(x, size))
+        return torch.sigmoid(self.out(resize(x, out_size)))

@@ -26,8 +26,7 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 
 from mmlocal.registry import MODELS
-from .decoders import reconstruction_loss
-from .local_heads import LocalHead, Preds, _build
+from .local_heads import LocalHead, Preds, ReconstructionMixin
 
 INF = 1e8
 
@@ -177,27 +176,13 @@ class DetClassifierHead(LocalHead):
 
 
 @MODELS.register_module()
-class DetInfoProHead(DetClassifierHead):
+class DetInfoProHead(ReconstructionMixin, DetClassifierHead):
     """InfoPro on boxes: lambda_task * dense-head loss + lambda_recon *
-    BCE(w(h), image)."""
+    BCE(w(h), image) (``ReconstructionMixin``, as ``InfoProHead``)."""
 
     def __init__(self, in_channels: int, num_classes: int, classifier: dict,
                  decoder: dict, recon_weight: float, task_weight: float, stride: int,
                  task_loss: str = 'softmax', feature_dim: int = 128) -> None:
         super().__init__(in_channels, num_classes, classifier, stride, task_weight,
                          task_loss, feature_dim)
-        self.decoder = _build(decoder, in_channels=in_channels)
-        self.recon_weight = recon_weight
-        self.FUSION = dict(self.FUSION, recon='tile')
-
-    def forward(self, feat: torch.Tensor, out_size: Tuple[int, int]) -> Preds:
-        preds = super().forward(feat, out_size) if self.loss_weight else {}
-        preds['recon'] = self.decoder(feat, out_size)
-        return preds
-
-    def loss(self, preds: Preds, targets) -> Dict[str, torch.Tensor]:
-        losses = super().loss(preds, targets) if self.outputs[0] in preds else {}
-        recon = preds['recon']
-        losses['loss_recon'] = self.recon_weight * reconstruction_loss(
-            recon, targets.image01)
-        return losses
+        self._init_decoder(decoder, in_channels, recon_weight)

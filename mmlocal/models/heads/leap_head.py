@@ -3,10 +3,13 @@
 Copies of *later* backbone blocks let an early module's local loss look at
 deep features (ALGORITHMS.md §6.3-6.4): z = A_0(x) + E_0(x), then A_1..A_n,
 then the head, where A are trainable deep copies (trained by this head's
-loss) and E_0 a frozen copy of the first leap block tracking the live block
-as an exponential moving average, E <- r E + (1 - r) live, r = 0.995 the
-fraction kept (mmengine's ``ExponentialMovingAverage`` uses momentum = 1 - r).
-Gradients flow through both branches into the local module.
+loss) and E_0 a copy of the first leap block tracking the live block as an
+exponential moving average, E <- r E + (1 - r) live, r = 0.995 the fraction
+kept (mmengine's ``ExponentialMovingAverage`` uses momentum = 1 - r).
+Gradients flow through both branches into the local module. E_0 is frozen
+(``requires_grad=False``), as the paper and MLAAN's ``resnetDGLbin.py`` /
+``resnetMLAAN.py``; with ``ema_trainable`` the optimizer trains it as well,
+as ``resnetInfoProbin.py`` (its EMA copies are never frozen).
 """
 import copy
 from typing import List, Sequence, Tuple
@@ -28,10 +31,13 @@ class LeapAugmentedHead(LocalHead):
             the EMA update.
         head: the local head that reads the last copy's output.
         momentum: r, the EMA keep fraction.
+        ema_trainable: the EMA copy receives gradients and is trained by the
+            optimizer (besides its EMA update, if the plan gives one).
     """
 
     def __init__(self, blocks: Sequence[nn.Module], sources: Sequence[str],
-                 head: LocalHead, momentum: float = 0.995) -> None:
+                 head: LocalHead, momentum: float = 0.995,
+                 ema_trainable: bool = False) -> None:
         super().__init__()
         if not blocks:
             raise ValueError('a leap-augmented head needs at least one block to copy')
@@ -40,7 +46,7 @@ class LeapAugmentedHead(LocalHead):
         self.leap = nn.ModuleList(copy.deepcopy(b) for b in blocks)
         self.ema = copy.deepcopy(blocks[0])
         for p in self.ema.parameters():
-            p.requires_grad_(False)
+            p.requires_grad_(ema_trainable)
         self.sources = list(sources)
         self.head = head
         self.momentum = momentum
@@ -71,5 +77,7 @@ class LeapAugmentedHead(LocalHead):
         """E <- r E + (1 - r) live, parameters only (BN statistics stay the
         copy's own), once per iteration."""
         r = self.momentum
-        for e, p in zip(self.ema.parameters(), live_first.parameters()):
-            e.mul_(r).add_(p.detach(), alpha=1 - r)
+        ema, live = list(self.ema.parameters()), list(live_first.parameters())
+        # multi-tensor ops: two launches per copy, the same arithmetic per element
+        torch._foreach_mul_(ema, r)
+        torch._foreach_add_(ema, live, alpha=1 - r)

@@ -79,16 +79,13 @@ class ClassifierHead(LocalHead):
         return {k: self.loss_weight * v for k, v in self.task_losses(preds, targets).items()}
 
 
-@MODELS.register_module()
-class InfoProHead(ClassifierHead):
-    """InfoPro: lambda_task * L_task(psi(h)) + lambda_recon * BCE(w(h), image)."""
+class ReconstructionMixin:
+    """InfoPro's reconstruction term on top of a task head (a ``LocalHead``
+    whose ``loss_weight`` is lambda_task): lambda_task * L_task +
+    lambda_recon * BCE(w(h), image). The task branch is skipped where
+    lambda_task is 0; the reconstruction tiles under PFF."""
 
-    def __init__(self, in_channels: int, num_classes: int, classifier: dict,
-                 decoder: dict, recon_weight: float, task_weight: float,
-                 task_loss: str = 'softmax', feature_dim: int = 128,
-                 dense: bool = False) -> None:
-        super().__init__(in_channels, num_classes, classifier, task_weight,
-                         task_loss, feature_dim, dense)
+    def _init_decoder(self, decoder: dict, in_channels: int, recon_weight: float) -> None:
         self.decoder = _build(decoder, in_channels=in_channels)
         self.recon_weight = recon_weight
         self.FUSION = dict(self.FUSION, recon='tile')
@@ -99,13 +96,25 @@ class InfoProHead(ClassifierHead):
         return preds
 
     def loss(self, preds: Preds, targets: LocalTargets) -> Dict[str, torch.Tensor]:
-        losses = super().loss(preds, targets) if 'logits' in preds else {}
-        recon = preds['recon']
+        losses = super().loss(preds, targets) if self.loss_weight else {}
         # a decoder may sum per-region losses (the authors' quadrant PFF)
         scale = getattr(self.decoder, 'loss_scale', 1.)
         losses['loss_recon'] = scale * self.recon_weight * reconstruction_loss(
-            recon, targets.image01)
+            preds['recon'], targets.image01)
         return losses
+
+
+@MODELS.register_module()
+class InfoProHead(ReconstructionMixin, ClassifierHead):
+    """InfoPro: lambda_task * L_task(psi(h)) + lambda_recon * BCE(w(h), image)."""
+
+    def __init__(self, in_channels: int, num_classes: int, classifier: dict,
+                 decoder: dict, recon_weight: float, task_weight: float,
+                 task_loss: str = 'softmax', feature_dim: int = 128,
+                 dense: bool = False) -> None:
+        super().__init__(in_channels, num_classes, classifier, task_weight,
+                         task_loss, feature_dim, dense)
+        self._init_decoder(decoder, in_channels, recon_weight)
 
 
 @MODELS.register_module()
