@@ -13,7 +13,9 @@ detectors). :func:`check_case` then checks, on the model itself:
 * ``grads``: a local step with the case's K gives every trainable parameter
   (model and local heads) a gradient;
 * ``isolation``: module 1's gradients do not change when every parameter of
-  the last module (its blocks, neck, task heads) is perturbed;
+  the last module (its blocks, neck, task heads) is perturbed, while the
+  last module's own gradients do change (the control that the perturbation
+  reaches the loss);
 * ``train_step``: one ``train_step`` with the config's own optimizer and
   ``clip_grad`` (the local-learning composition of its wrapper) gives finite
   losses and moves module 1's parameters.
@@ -21,6 +23,7 @@ detectors). :func:`check_case` then checks, on the model itself:
 ``tools/analysis/zoo_sweep.py`` writes the table of ``docs/zoo.md``;
 ``tests/test_configs/test_zoo_sweep.py`` runs the same cases (``slow``).
 """
+import contextlib
 import copy
 import glob
 import logging
@@ -204,6 +207,23 @@ def build_zoo_model(cfg, seed: int = 0) -> torch.nn.Module:
 
 
 # ----------------------------------------------------------------- checks
+@contextlib.contextmanager
+def torch_threads(n: Optional[int]):
+    """Run with ``n`` intra-op threads (``None``: as set), restored after.
+
+    The sweep's inputs are tiny, so its ops gain nothing from more threads;
+    on a shared machine OpenMP threads that wait for a busy core cost far
+    more (docs/zoo.md: the same cases with 2 threads took 4 times the CPU
+    time of 1)."""
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def _e2e_grads(model, data) -> Dict[str, torch.Tensor]:
     model.zero_grad(set_to_none=True)
     loss, _ = model.parse_losses(model._run_forward(data, mode='loss'))
@@ -245,15 +265,26 @@ def _method_name(local: dict) -> str:
     return name
 
 
-def check_case(case: ZooCase, seed: int = 0, batch_size: Optional[int] = None) -> ZooResult:
-    """Run the four checks of the module docstring on one case.
+def check_case(case: ZooCase, seed: int = 0, batch_size: Optional[int] = None,
+               threads: Optional[int] = 1) -> ZooResult:
+    """Run the four checks of the module docstring on one case, with
+    ``threads`` intra-op threads (see :func:`torch_threads`).
+
+    The model is built once: the K=1 learner is removed before the case's
+    own learner is attached to the same model.
 
     Every pass starts from ``seed`` before the data preprocessor (batch
     augmentations draw from it) and the forward (dropout, drop path), so the
     passes see the same batch and masks. The isolation check is read from
     the ``train_step`` itself: module 1's gradients as they accumulate,
-    before clipping and the optimizer step.
+    before clipping and the optimizer step; as a control, the perturbation
+    must change the last module's gradients.
     """
+    with torch_threads(threads):
+        return _check_case(case, seed, batch_size)
+
+
+def _check_case(case: ZooCase, seed: int, batch_size: Optional[int]) -> ZooResult:
     from mmengine.logging import MessageHub, MMLogger
     from mmengine.optim import build_optim_wrapper
     from mmlocal.apis.builder import init_config_scope
@@ -317,7 +348,7 @@ def check_case(case: ZooCase, seed: int = 0, batch_size: Optional[int] = None) -
             for n in last:
                 params[n].add_(torch.randn_like(params[n]) * 0.05)
         again: Dict[str, torch.Tensor] = {}
-        for n in first:
+        for n in first + last:  # the last module's: the control
             handles.append(params[n].register_post_accumulate_grad_hook(
                 lambda p, n=n: again.__setitem__(n, p.grad.clone())))
         before = {n: params[n].detach().clone() for n in first}
@@ -325,9 +356,11 @@ def check_case(case: ZooCase, seed: int = 0, batch_size: Optional[int] = None) -
         torch.manual_seed(seed)
         log = model.train_step(copy.deepcopy(raw), wrapper)
         moved = _diff(again, got, first)
+        control = _diff(again, got, [n for n in last if n in got])
         result.checks['isolation'] = (
-            f'module 1 gradient changes with the last module: {moved[0]}' if moved
-            else '' if first else 'module 1 has no trainable parameter')
+            'module 1 has no trainable parameter' if not first else
+            f'module 1 gradient changes with the last module: {moved[0]}' if moved else
+            'the perturbation changed no gradient of the last module' if not control else '')
         bad_loss = [k for k, v in log.items() if not torch.isfinite(v).all()]
         still = [n for n in first if torch.equal(before[n], params[n])]
         result.checks['train_step'] = (
