@@ -380,12 +380,12 @@ def _check_case(case: ZooCase, seed: int, batch_size: Optional[int]) -> ZooResul
 
 def format_table(results: Sequence[ZooResult]) -> str:
     """The sweep as a markdown table."""
-    lines = ['| config | backbone | K | method | boundaries | local heads | result | seconds |',
-             '|---|---|---:|---|---|---|---|---:|']
+    lines = ['| config | backbone | K | method | boundaries | local heads | result | seconds '
+             '(wall / CPU) |', '|---|---|---:|---|---|---|---|---:|']
     for r in results:
         status = 'pass' if r.passed else f'FAIL: {r.reason}'
         extra = f' ({r.case.why})' if r.case.why else ''
         bounds = ', '.join(r.boundaries)
         lines.append(f'| `{r.case.config}`{extra} | {r.backbone} | {r.k} | {r.method} | '
-                     f'{bounds} | {r.heads} | {status} | {r.seconds:.1f} |')
+                     f'{bounds} | {r.heads} | {status} | {r.seconds:.1f} / {r.cpu_seconds:.1f} |')
     return '\n'.join(lines)
