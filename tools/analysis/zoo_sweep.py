@@ -17,6 +17,7 @@ import os
 import os.path as osp
 import re
 import time
+from typing import List, Optional
 
 import mmlocal  # noqa: F401  (compat patches, registrations) before mm*
 import torch
@@ -28,7 +29,8 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 BEGIN, END = '<!-- zoo-table -->', '<!-- /zoo-table -->'
 
 
-def main() -> None:
+def main(argv: Optional[List[str]] = None) -> str:
+    """Run the chosen cases; return the table (and write it unless ``--out -``)."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--only', nargs='+', help='run the cases whose config contains one '
                         'of these strings')
@@ -36,9 +38,18 @@ def main() -> None:
                         help="markdown file whose table is replaced ('-': print only)")
     parser.add_argument('--threads', type=int, default=1,
                         help='torch intra-op threads per case (default 1: tiny inputs)')
-    args = parser.parse_args()
-    MMLogger.get_instance('zoo_sweep', log_level='WARNING')
+    args = parser.parse_args(argv)
     cases = [c for c in ZOO_CASES if not args.only or any(s in c.config for s in args.only)]
+    if not cases:
+        parser.error(f'--only {args.only} matches no case; the cases: '
+                     f'{[c.config for c in ZOO_CASES]}')
+    if args.out != '-':  # refused before the sweep, not after it
+        with open(args.out) as f:
+            doc = f.read()
+        if BEGIN not in doc or END not in doc:
+            parser.error(f'{args.out} has no {BEGIN} ... {END} markers for the table: add '
+                         'them where the table goes, or print it with --out -')
+    MMLogger.get_instance('zoo_sweep', log_level='WARNING')
     results, start = [], time.perf_counter()
     for case in cases:
         results.append(check_case(case, threads=args.threads))
@@ -51,16 +62,13 @@ def main() -> None:
              f'{args.threads} thread(s), {os.cpu_count()} CPU cores.')
     if args.out == '-':
         print(table)
-        return
-    with open(args.out) as f:
-        text = f.read()
-    if BEGIN not in text or END not in text:
-        raise SystemExit(f'{args.out} has no {BEGIN} ... {END} markers for the table')
-    text = re.sub(re.escape(BEGIN) + '.*' + re.escape(END), lambda _: f'{BEGIN}\n{table}\n{END}',
-                  text, flags=re.S)
+        return table
+    doc = re.sub(re.escape(BEGIN) + '.*' + re.escape(END), lambda _: f'{BEGIN}\n{table}\n{END}',
+                 doc, flags=re.S)
     with open(args.out, 'w') as f:
-        f.write(text)
+        f.write(doc)
     print(f'{passed}/{len(results)} pass; table written to {args.out}')
+    return table
 
 
 if __name__ == '__main__':
