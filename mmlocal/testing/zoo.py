@@ -244,16 +244,20 @@ def _diff(got: Dict[str, torch.Tensor], want: Dict[str, torch.Tensor],
             or (n in got and not _close(got[n], want[n]))]
 
 
-def _module_params(model, block_paths: Sequence[str], boundaries: Sequence[str],
-                   first: bool) -> List[str]:
-    """Trainable parameters of the blocks of module 1 (``first``), or of the
-    last module: its blocks and everything outside the backbone (neck, task
+def first_and_last(model, boundaries: Sequence[str]) -> Tuple[List[str], List[str]]:
+    """Trainable parameters of the blocks of module 1, and of the last
+    module: its blocks and everything outside the backbone (neck, task
     heads). Read from the block list and the boundaries alone."""
-    cuts = [block_paths.index(b) for b in boundaries]
-    blocks = block_paths[:cuts[0] + 1] if first else block_paths[cuts[-1] + 1:]
-    return [n for n, p in model.named_parameters() if p.requires_grad and (
-        any(n.startswith(b + '.') for b in blocks)
-        or (not first and not n.startswith('backbone.')))]
+    from mmlocal.local.block_lists import block_paths
+    paths = block_paths(model)
+    cuts = [paths.index(b) for b in boundaries]
+
+    def owned(blocks: Sequence[str], outside: bool) -> List[str]:
+        return [n for n, p in model.named_parameters() if p.requires_grad and (
+            any(n.startswith(b + '.') for b in blocks)
+            or (outside and not n.startswith('backbone.')))]
+
+    return owned(paths[:cuts[0] + 1], False), owned(paths[cuts[-1] + 1:], True)
 
 
 def _method_name(local: dict) -> str:
@@ -263,6 +267,42 @@ def _method_name(local: dict) -> str:
     if local.get('pff'):
         name += '+PFF'
     return name
+
+
+def perturbed_train_step(model, wrapper, raw: dict, reference: Dict[str, torch.Tensor],
+                         first: Sequence[str], last: Sequence[str],
+                         seed: int = 0) -> Dict[str, str]:
+    """The ``isolation`` and ``train_step`` checks: every parameter of
+    ``last`` (the last module, neck and task heads) perturbed, one
+    ``model.train_step`` on ``raw``. Module 1's (``first``) gradients, read
+    as they accumulate (before clipping and the optimizer step), must equal
+    ``reference`` (the same step unperturbed), the last module's must not
+    (the control), the losses must be finite and module 1 must move."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for n in last:
+            params[n].add_(torch.randn_like(params[n]) * 0.05)
+    again: Dict[str, torch.Tensor] = {}
+    handles = [params[n].register_post_accumulate_grad_hook(
+        lambda p, n=n: again.__setitem__(n, p.grad.clone())) for n in [*first, *last]]
+    before = {n: params[n].detach().clone() for n in first}
+    try:
+        wrapper.zero_grad()  # as after every Runner step
+        torch.manual_seed(seed)
+        log = model.train_step(copy.deepcopy(raw), wrapper)
+    finally:
+        for h in handles:
+            h.remove()
+    moved = _diff(again, reference, first)
+    control = _diff(again, reference, [n for n in last if n in reference])
+    bad_loss = [k for k, v in log.items() if not torch.isfinite(v).all()]
+    still = [n for n in first if torch.equal(before[n], params[n])]
+    return dict(
+        isolation='module 1 has no trainable parameter' if not first else
+        f'module 1 gradient changes with the last module: {moved[0]}' if moved else
+        'the perturbation changed no gradient of the last module' if not control else '',
+        train_step=f'non-finite {bad_loss}' if bad_loss else
+        f'{len(still)} of module 1\'s parameters did not move, e.g. {still[0]}' if still else '')
 
 
 def check_case(case: ZooCase, seed: int = 0, batch_size: Optional[int] = None,
@@ -289,14 +329,12 @@ def _check_case(case: ZooCase, seed: int, batch_size: Optional[int]) -> ZooResul
     from mmengine.optim import build_optim_wrapper
     from mmlocal.apis.builder import init_config_scope
     from mmlocal.local import LocalLearner
-    from mmlocal.local.block_lists import block_paths
 
     logger = MMLogger.get_current_instance()
     level = logger.level
     logger.setLevel(logging.WARNING)  # no init report, no plan table per case
     t0, c0 = time.perf_counter(), time.process_time()
     result = ZooResult(case, method=_method_name(case.local))
-    handles = []
     try:
         cfg = zoo_config(case)
         init_config_scope(cfg)
@@ -328,7 +366,6 @@ def _check_case(case: ZooCase, seed: int, batch_size: Optional[int]) -> ZooResul
         ow.pop('_delete_', None)
         wrapper = build_optim_wrapper(model, ow)
         learner = LocalLearner.of(model)
-        paths = block_paths(model)
         result.k = learner.num_modules
         result.boundaries = [b[len('backbone.'):] for b in learner.boundaries]
         result.heads = ', '.join(sorted({type(h).__name__ for h in learner.heads.values()}))
@@ -339,39 +376,12 @@ def _check_case(case: ZooCase, seed: int, batch_size: Optional[int]) -> ZooResul
         result.checks['grads'] = f'no gradient for {len(missing)} parameters, e.g. ' \
             f'{missing[0]}' if missing else ''
 
-        # the last module (blocks, neck, task heads) perturbed, one train_step:
-        # module 1's gradients are unchanged, the losses finite, module 1 moves
-        first = _module_params(model, paths, learner.boundaries, first=True)
-        last = _module_params(model, paths, learner.boundaries, first=False)
-        params = dict(model.named_parameters())
-        with torch.no_grad():
-            for n in last:
-                params[n].add_(torch.randn_like(params[n]) * 0.05)
-        again: Dict[str, torch.Tensor] = {}
-        for n in first + last:  # the last module's: the control
-            handles.append(params[n].register_post_accumulate_grad_hook(
-                lambda p, n=n: again.__setitem__(n, p.grad.clone())))
-        before = {n: params[n].detach().clone() for n in first}
-        wrapper.zero_grad()  # as after every Runner step
-        torch.manual_seed(seed)
-        log = model.train_step(copy.deepcopy(raw), wrapper)
-        moved = _diff(again, got, first)
-        control = _diff(again, got, [n for n in last if n in got])
-        result.checks['isolation'] = (
-            'module 1 has no trainable parameter' if not first else
-            f'module 1 gradient changes with the last module: {moved[0]}' if moved else
-            'the perturbation changed no gradient of the last module' if not control else '')
-        bad_loss = [k for k, v in log.items() if not torch.isfinite(v).all()]
-        still = [n for n in first if torch.equal(before[n], params[n])]
-        result.checks['train_step'] = (
-            f'non-finite {bad_loss}' if bad_loss else
-            f'{len(still)} of module 1\'s parameters did not move, e.g. {still[0]}'
-            if still else '')
+        # the last module perturbed, one train_step: isolation, train_step
+        first, last = first_and_last(model, learner.boundaries)
+        result.checks.update(perturbed_train_step(model, wrapper, raw, got, first, last, seed))
     except Exception as e:  # noqa: BLE001  (the table reports it)
         result.checks['error'] = f'{type(e).__name__}: {e}'.splitlines()[0][:300]
     finally:
-        for h in handles:
-            h.remove()
         logger.setLevel(level)
         result.seconds = time.perf_counter() - t0
         result.cpu_seconds = time.process_time() - c0
