@@ -26,6 +26,7 @@ ZOO = {
     'mmpretrain::resnext/resnext50-32x4d_8xb32_in1k.py': ('maxpool', 'layer4.2', 17, False),
     'mmpretrain::seresnet/seresnet50_8xb32_in1k.py': ('maxpool', 'layer4.2', 17, False),
     'mmpretrain::res2net/res2net50-w14-s8_8xb32_in1k.py': ('maxpool', 'layer4.2', 17, False),
+    'mmpretrain::resnet/resnetv1d50_8xb32_in1k.py': ('maxpool', 'layer4.2', 17, False),
     'mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py': ('layer1.0', 'conv2', 18, False),
     'mmpretrain::mobilenet_v3/mobilenet-v3-small_8xb128_in1k.py':
         ('layer0', 'layer12', 13, False),
