@@ -19,10 +19,13 @@ SPLITS = Registry('split', locations=['mmlocal.local.split'])
 SPLIT_PRESETS = Registry('split preset', locations=['mmlocal.local.split'])
 #: Task -> how targets are read from data samples (classification, segmentation, ...).
 TARGET_ADAPTERS = Registry('target adapter', locations=['mmlocal.local.targets'])
+#: PFF variant name ('paper', 'quadrant', 'output') -> its strategy: how a
+#: planned head runs on patches and what it does to the decoder.
+PFF_VARIANTS = Registry('pff variant', locations=['mmlocal.local.head_runner'])
 #: Toolbox scope ('mmseg', 'mmpretrain', 'mmdet') -> what its tools do differently.
 TOOLBOXES = Registry('toolbox', locations=['mmlocal.apis.toolboxes'])
 
 __all__ = [
     'MODELS', 'HOOKS', 'FUNCTIONS', 'OPTIM_WRAPPERS', 'OPTIM_WRAPPER_CONSTRUCTORS',
-    'LOCAL_METHODS', 'BLOCK_LISTS', 'SPLITS', 'SPLIT_PRESETS', 'TARGET_ADAPTERS', 'TOOLBOXES'
+    'LOCAL_METHODS', 'PFF_VARIANTS', 'BLOCK_LISTS', 'SPLITS', 'SPLIT_PRESETS', 'TARGET_ADAPTERS', 'TOOLBOXES'
 ]

@@ -13,6 +13,7 @@ from mmengine.config import ConfigDict
 
 from mmlocal.registry import LOCAL_METHODS, MODELS
 from mmlocal.structures import FeatureInfo, TaskInfo
+from .head_runner import pff_strategy
 
 
 #: Tasks whose local head is not psi on labels: the head type each method's
@@ -147,15 +148,9 @@ class InfoPro(LocalMethod):
                 'task': float(linear_schedule(self.task_weights, r))}
 
     def build_head(self, feat, task, loss_weights, pff=('', 1)):
-        decoder = _cfg(self.decoder, default_decoder(task, feat))
-        variant, n = pff
-        if variant == 'quadrant':
-            # HPFF's CIFAR code (§5.3): n^2 own decoders, one per quadrant
-            decoder = ConfigDict(type='QuadrantReconDecoder', patches=n,
-                                 decoder={k: v for k, v in decoder.items()})
-        elif variant == 'output':
-            # HPFF's ImageNet code (§5.4): BCE per quadrant of the output, summed
-            decoder = ConfigDict(dict(decoder, loss_scale=float(n * n)))
+        variant, n = pff  # the code's variants patch the decoder (``PFF_VARIANTS``)
+        decoder = pff_strategy(variant).decoder(
+            _cfg(self.decoder, default_decoder(task, feat)), n)
         return build_task_head(dict(
             type='InfoProHead', in_channels=feat.channels,
             num_classes=task.num_classes,
