@@ -43,6 +43,7 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mmlocal.structures import FeatureInfo, TaskInfo
+from .block_lists import stem_of
 from .config import EMABranch, HeadKind, LocalConfig, LocalConfigError, PFFMode, Stem
 from .head_runner import pff_strategy
 from .methods import build_method
@@ -215,12 +216,12 @@ def _method_str(cfg: dict) -> str:
 
 
 def build_plan(boundaries: Sequence[str], cfg: Union[LocalConfig, Mapping],
-               leaps: Optional[Sequence[Sequence[str]]] = None) -> LocalPlan:
+               leaps: Optional[Sequence[Sequence[str]]] = None,
+               stem_block: Optional[str] = None) -> LocalPlan:
     """The plan of a split.
 
     Args:
-        boundaries: the K-1 boundary paths (the first may be the stem,
-            ending in ``.stem`` or ``.maxpool``).
+        boundaries: the K-1 boundary paths (the first may be the stem).
         cfg: ``optim_wrapper.local``, checked by the schema (a dict is
             parsed by ``LocalConfig.parse``: its defaults and errors are the
             only ones). Read here: ``method`` (schedules through the method's
@@ -229,6 +230,9 @@ def build_plan(boundaries: Sequence[str], cfg: Union[LocalConfig, Mapping],
             ``boundaries``, ``split``) is the caller's.
         leaps: for each boundary, the later blocks MLAAN copies in front of
             its head (``leap.leap_blocks``; ``plan_for`` resolves them).
+        stem_block: the backbone's stem, as its block list marks it
+            (``BlockList.stem``; ``plan_for`` reads it): a first boundary
+            there is the stem's module.
 
     Checks made here need the boundaries: the cascade window against K, a
     merged stem needing a module after it, the stage of ``schedule='stage'``.
@@ -239,7 +243,7 @@ def build_plan(boundaries: Sequence[str], cfg: Union[LocalConfig, Mapping],
     n_local = k_modules - 1
     cfg.check_window(k_modules)
     hilo, pff, mlaan, schedule = cfg.hilo, cfg.pff, cfg.mlaan, cfg.schedule
-    has_stem = bool(boundaries) and boundaries[0].endswith(('.stem', '.maxpool'))
+    has_stem = bool(boundaries) and stem_block is not None and boundaries[0] == stem_block
     # without a stem boundary the stem already belongs to module 0
     merged = cfg.stem == 'merged' and has_stem
     if merged and n_local < 2:
@@ -389,10 +393,11 @@ def plan_for(boundaries: Sequence[str], block_paths: Sequence[str], depth: Optio
              cfg: Union[LocalConfig, Mapping]) -> LocalPlan:
     """``build_plan`` with MLAAN's leap copies (``mlaan.table``,
     ``leap.leap_blocks``) resolved from the backbone's block paths and
-    depth. No model forward; the plan the learner and the analysis build."""
+    depth, and the stem from the list's mark. No model forward; the plan the
+    learner and the analysis build."""
     cfg = LocalConfig.parse(cfg)
     leaps = None
     if cfg.mlaan is not None:
         from .leap import leap_blocks
         leaps = leap_blocks(boundaries, block_paths, depth, cfg.mlaan.table)
-    return build_plan(boundaries, cfg, leaps=leaps)
+    return build_plan(boundaries, cfg, leaps=leaps, stem_block=stem_of(block_paths))

@@ -24,6 +24,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
+from mmlocal.local.block_lists import BlockList
 from mmlocal.local.config import LocalConfig, PFFConfig
 from mmlocal.local.leap import leap_blocks
 from mmlocal.local.plan import build_plan, plan_for
@@ -33,8 +34,10 @@ WX, WY = 0.001, 0.999  # HPFF / MLAAN CIFAR code (§5.2, §6.3)
 
 
 def blocks(depth):
+    """The CIFAR ResNet's block list, the stem marked (as ``block_paths`` gives it)."""
     n = (depth - 2) // 6
-    return ['backbone.stem'] + [f'backbone.layer{s}.{b}' for s in (1, 2, 3) for b in range(n)]
+    return BlockList(['backbone.stem'] + [f'backbone.layer{s}.{b}' for s in (1, 2, 3)
+                                          for b in range(n)], stem=True)
 
 
 def local_cfg(name):
@@ -328,13 +331,15 @@ def test_infopro_indexing_zeroes_the_last_module_and_is_refused():
     with pytest.raises(ValueError, match=r'm15 \(backbone\.layer3\.3\).*r = 1.*InfoPro'):
         plan.check_supervised()
     # the segment indexing of the HPFF/MLAAN code keeps it trained
-    build_plan(paths[:-1], dict(method=ip, stem='merged')).check_supervised()
+    build_plan(paths[:-1], dict(method=ip, stem='merged'),
+               stem_block=paths.stem).check_supervised()
 
 
 def test_unreached_module_is_refused():
     paths = blocks(32)
     plan = build_plan(paths[:-1], dict(method=dict(type='DGL'),
-                                       hilo=dict(cascade=2, independent=False), stem='merged'))
+                                       hilo=dict(cascade=2, independent=False), stem='merged'),
+                      stem_block=paths.stem)
     plan.check_supervised()  # m1, m2 learn through the first cascade (m3)
     plan = build_plan(paths[:-1], dict(method=dict(type='DGL', loss_weight=0.)))
     with pytest.raises(ValueError, match=r'm1 \(backbone\.stem\).*loss weights'):
@@ -369,7 +374,7 @@ def test_stage_schedule_needs_a_stage_and_stays_on_the_schedule():
         build_plan(paths[:-1], dict(method=ip, schedule='stage'))
     with pytest.raises(ValueError, match=r'layer2\.4 at r = 2/1 > 1'):
         build_plan(['backbone.stem', 'backbone.layer2.4', 'backbone.layer3.3'],
-                   dict(method=ip, stem='merged', schedule='stage'))
+                   dict(method=ip, stem='merged', schedule='stage'), stem_block=paths.stem)
     # DGL is not scheduled: any split is fine
     build_plan(paths[:-1], dict(method=dict(type='DGL'), schedule='stage')).check_supervised()
 
@@ -391,3 +396,15 @@ def test_plan_reads_the_schema_defaults():
     # the window against K is checked where K is known, once
     with pytest.raises(ValueError, match=r'hilo\.cascade=5 spans more modules than the 4'):
         build_plan(paths[1:4], dict(method=dict(type='DGL'), hilo=dict(cascade=5)))
+
+
+def test_the_stem_is_the_block_lists_mark_not_a_name():
+    """A first boundary is the stem only where the block list marks it: a
+    block named ``stem`` that the list does not mark is a block."""
+    paths = blocks(32)
+    merged = dict(method=dict(type='DGL'), stem='merged')
+    assert plan_for(paths[:-1], paths, 32, merged).stem == 'merged'
+    plain = list(paths)  # the same names, no mark
+    plan = plan_for(plain[:-1], plain, 32, merged)
+    assert plan.stem == 'module' and plan.at(0)
+    assert build_plan(paths[:-1], merged, stem_block='backbone.stem').at(0) == []
