@@ -243,12 +243,20 @@ class OutputPFF(PFFStrategy):
         return ConfigDict(dict(cfg, loss_scale=float(n * n)))
 
 
-_NO_PFF = PFFStrategy()
+_STRATEGIES: Dict[str, PFFStrategy] = {'': PFFStrategy()}
 
 
 def pff_strategy(variant: str) -> PFFStrategy:
-    """The strategy of a ``HeadPlan.pff`` ('' : no PFF)."""
-    return PFF_VARIANTS.get(variant)() if variant else _NO_PFF
+    """The strategy of a ``HeadPlan.pff`` ('': no PFF), one instance per
+    variant (the step asks for it per head and step: no registry search)."""
+    strategy = _STRATEGIES.get(variant)
+    if strategy is None:
+        cls = PFF_VARIANTS.get(variant)
+        if cls is None:
+            raise ValueError(f'unknown PFF variant {variant!r}: choose one of '
+                             f'{sorted(PFF_VARIANTS.module_dict)} (local.pff.variant)')
+        strategy = _STRATEGIES[variant] = cls()
+    return strategy
 
 
 def run_planned_head(hp, head: nn.Module, feat: torch.Tensor, targets,
