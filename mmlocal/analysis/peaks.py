@@ -10,15 +10,15 @@ heads, task loss); and what the model keeps throughout (parameters, buffers,
 the optimizer's state). :func:`module_peaks` and :func:`predicted_peak` add
 them up for a split; ``split_search.py`` chooses splits from them.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 
 from mmlocal.local.config import LocalConfig
-from mmlocal.local.head_runner import run_head, run_head_patched
-from mmlocal.local.plan import HeadPlan, build_head, plan_for
+from mmlocal.local.head_runner import run_planned_head
+from mmlocal.local.plan import HeadPlan, LocalPlan, build_head, plan_for
 from mmlocal.local.probe import ProbeResult, probe_blocks
 from mmlocal.local.split import block_paths
 from mmlocal.local.targets import build_target_adapter
@@ -140,31 +140,15 @@ def _nbytes(tensors) -> float:
     return float(sum(t.numel() * t.element_size() for t in tensors))
 
 
-def _section(section) -> Optional[dict]:
-    return None if section is None else {
-        k: v for k, v in section.to_dict().items() if v is not None}
-
-
-def candidate_plan(cfg: LocalConfig, paths: Sequence[str], depth: Optional[int]):
+def candidate_plan(cfg: LocalConfig, paths: Sequence[str], depth: Optional[int]) -> LocalPlan:
     """The plan of the split at every candidate: module i ends at block i,
     so ``plan.at(i)`` are the heads a module ending at block i carries (its
     cascade head once a window fits; MLAAN copies by the rule where the
-    authors' tables do not cover every candidate)."""
-    mlaan = _section(cfg.mlaan)
-    if mlaan and mlaan.get('table') == 'mlaan':
-        mlaan['table'] = 'auto'
-    return plan_for(list(paths[:-1]), paths, depth, cfg.method, hilo=_section(cfg.hilo),
-                    pff=_section(cfg.pff), mlaan=mlaan, stem=cfg.stem)
-
-
-def run_planned_head(hp: HeadPlan, head: nn.Module, leaf: torch.Tensor, targets,
-                     out_size: Tuple[int, int]) -> Dict[str, torch.Tensor]:
-    """Forward and backward of one head as ``LocalStep.on_boundary`` runs it
-    (PFF 'paper' on patches; the code's variants patch inside the decoder)."""
-    if hp.pff == 'paper':
-        return run_head_patched(head, leaf, targets, out_size, 1., lambda l: l.backward(),
-                                hp.patches)
-    return run_head(head, leaf, targets, out_size, 1., lambda l: l.backward())
+    authors' tables do not cover every candidate). Built by the runtime's
+    ``plan_for`` from the same ``LocalConfig``."""
+    if cfg.mlaan is not None and cfg.mlaan.table == 'mlaan':
+        cfg = replace(cfg, mlaan=replace(cfg.mlaan, table='auto'))
+    return plan_for(list(paths[:-1]), paths, depth, cfg)
 
 
 def _run_heads(hps: Sequence[HeadPlan], heads: Sequence[nn.Module], x: torch.Tensor,
@@ -176,7 +160,7 @@ def _run_heads(hps: Sequence[HeadPlan], heads: Sequence[nn.Module], x: torch.Ten
         kept = []
         for hp, head in zip(hps, heads):
             leaf = x.detach().requires_grad_()
-            run_planned_head(hp, head, leaf, targets, out_size)
+            run_planned_head(hp, head, leaf, targets, out_size, lambda l: l.backward())
             kept.append(leaf.grad)
         del kept
     return float(tracker.stats.peak_increase_bytes)
@@ -186,7 +170,8 @@ def _head_key(hp: HeadPlan) -> tuple:
     """What a head's memory depends on besides its feature: its kind,
     method, PFF, copies and which loss weights are on (a zero task weight
     skips InfoPro's classifier)."""
-    return (hp.kind, repr(sorted(hp.method.items())), hp.pff, hp.patches, len(hp.leap),
+    return (hp.kind, repr(sorted(hp.method.items())), hp.pff, hp.patches, hp.pff_mode,
+            len(hp.leap),
             hp.ema, tuple(sorted((k, v > 0) for k, v in hp.loss_weights.items())))
 
 

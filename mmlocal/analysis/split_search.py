@@ -11,7 +11,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from mmlocal.local.split import is_stem
+from mmlocal.local.split import stem_of
 from mmlocal.registry import SPLITS
 from .peaks import CostFn, PeakCosts, module_peaks, peak_fn, predicted_peak, prefix_sums
 
@@ -100,7 +100,7 @@ def peak_balanced_indices(costs: PeakCosts, k: int, tolerance: float = 0.01) -> 
         raise ValueError(f'cannot cut {n} blocks into {k} modules')
     w = max(int(costs.window), 1)
     peak = peak_fn(costs)
-    bp = prefix_sums([0. if is_stem(p) else 1. for p in costs.paths])
+    bp = prefix_sums([0. if p == stem_of(costs.paths) else 1. for p in costs.paths])
     best, ends = _minimax_ends(n, k, w, peak)
     limit = best * (1 + tolerance)
     _, even = _minimax_ends(n, k, w, lambda first, prev, end, last: bp[end + 1] - bp[prev + 1],

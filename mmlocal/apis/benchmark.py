@@ -258,15 +258,15 @@ def head_peak_memory(method: str, arch: str, channels: int, size: Sequence[int],
     exist before the window, so the figure is the head's activations and
     gradients.
     """
-    from mmlocal.analysis import run_planned_head
+    from mmlocal.local.head_runner import run_planned_head
     from mmlocal.local.plan import build_head, build_plan
     from mmlocal.structures import FeatureInfo, LocalTargets, TaskInfo
     torch.manual_seed(seed)
     cfg = dict(type=method)
     if method != 'PredSim':
         cfg['classifier'] = dict(type='ConvAuxClassifier', arch=arch)
-    plan = build_plan(['backbone.layer1.0'], cfg,
-                      pff=dict(patches=patches) if patches > 1 else None)
+    plan = build_plan(['backbone.layer1.0'],
+                      dict(method=cfg, pff=dict(patches=patches) if patches > 1 else None))
     hp = plan.heads[0]
     head = build_head(hp, FeatureInfo(channels, tuple(size)), TaskInfo('classification', 10))
     feat = torch.randn(batch, channels, *size).requires_grad_()
@@ -275,7 +275,7 @@ def head_peak_memory(method: str, arch: str, channels: int, size: Sequence[int],
     targets.image01  # the target image exists before the window, like the batch
 
     def step():
-        run_planned_head(hp, head, feat, targets, tuple(image))
+        run_planned_head(hp, head, feat, targets, tuple(image), lambda l: l.backward())
 
     step()  # gradients of the head's parameters exist from now on
     feat.grad = None

@@ -9,7 +9,11 @@ calls one after another, not the containers that hold them (a
 
 ``BLOCK_LISTS`` maps a backbone class name (looked up along the class's
 MRO, so ``SEResNet`` finds ``ResNet``'s) to a function ``backbone -> paths``
-relative to the backbone. ``SPLIT_LIMITS`` says, for backbones whose forward
+relative to the backbone. A function whose first block is the backbone's
+stem (the convolutions and pooling before the first stage) returns a
+:class:`BlockList` with ``stem=True``: the stem is marked where the list is
+made, and the split, the plan, MLAAN's tables and ``bn_updates`` read the
+mark (``BlockList.stem``), not the path's name. ``SPLIT_LIMITS`` says, for backbones whose forward
 leaves few places to cut, why the list stops where it does; the error for a
 K that does not fit repeats it. ``OUTPUT_NORMS`` names the modules that only
 turn a stage output into a backbone output (Swin's and ConvNeXt's
@@ -18,11 +22,30 @@ head), so under local learning they take their input detached when it comes
 from a module that is not the last, and train with the task loss.
 """
 import inspect
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 import torch.nn as nn
 
 from mmlocal.registry import BLOCK_LISTS
+
+
+class BlockList(List[str]):
+    """Execution-ordered block paths with the stem marked: ``stem`` is the
+    first path when it is the backbone's stem, else None. A ``list`` (every
+    consumer of block paths reads it as one); slices are plain lists."""
+
+    def __init__(self, paths: Iterable[str] = (), stem: bool = False) -> None:
+        super().__init__(paths)
+        self.stem: Optional[str] = self[0] if stem and len(self) else None
+
+    def prefixed(self, prefix: str) -> 'BlockList':
+        """The same list with ``prefix.`` before every path (mark kept)."""
+        return BlockList([f'{prefix}.{p}' for p in self], stem=self.stem is not None)
+
+
+def stem_of(paths: Iterable[str]) -> Optional[str]:
+    """The stem path a block list marks (None: none, or a plain list)."""
+    return getattr(paths, 'stem', None)
 
 #: backbone class -> why its block list is shorter than its depth
 SPLIT_LIMITS: Dict[str, str] = {
@@ -61,7 +84,7 @@ def resnet_blocks(backbone: nn.Module) -> List[str]:
         n for n, _ in backbone.named_children() if n.startswith('layer')]
     blocks = [f'{layer}.{i}' for layer in layers
               for i in range(len(getattr(backbone, layer)))]
-    return stem + blocks
+    return BlockList(stem + blocks, stem=bool(stem))
 
 
 # ----------------------------------------------------------- transformers
@@ -106,8 +129,9 @@ def named_layer_blocks(backbone: nn.Module) -> List[str]:
     CSPNeXt of RTMDet); a ``Sequential`` stage contributes its children.
     A CSP layer is one block: its two paths are concatenated inside it; the
     stem is one block too."""
-    return [p for name in backbone.layers
-            for p in ([name] if name == 'stem' else _expand(backbone, name))]
+    return BlockList([p for name in backbone.layers
+                      for p in ([name] if name == 'stem' else _expand(backbone, name))],
+                     stem=bool(backbone.layers) and backbone.layers[0] == 'stem')
 
 
 @BLOCK_LISTS.register_module(name=['EfficientNet', 'EfficientNetV2'])
@@ -149,11 +173,11 @@ def split_limit(backbone: nn.Module) -> str:
     return ''
 
 
-def block_paths(model: nn.Module, backbone_path: str = 'backbone') -> List[str]:
+def block_paths(model: nn.Module, backbone_path: str = 'backbone') -> BlockList:
     """Execution-ordered block paths of the model's backbone (model relative).
 
-    The first entry may be the stem; the boundary candidates are all but the
-    last entry.
+    The first entry may be the stem (``BlockList.stem``); the boundary
+    candidates are all but the last entry.
     """
     backbone = model.get_submodule(backbone_path)
     fn = lookup_by_class(BLOCK_LISTS, backbone)
@@ -167,7 +191,9 @@ def block_paths(model: nn.Module, backbone_path: str = 'backbone') -> List[str]:
                 f'mmlocal has no block list for {type(backbone).__name__}: give '
                 'local.boundaries explicitly (dotted module paths of blocks its forward calls '
                 'one after another) or register a function in mmlocal.registry.BLOCK_LISTS')
-    return [f'{backbone_path}.{p}' for p in fn(backbone)]
+    blocks = fn(backbone)
+    return (blocks if isinstance(blocks, BlockList) else BlockList(blocks)).prefixed(
+        backbone_path)
 
 
 def output_modules(model: nn.Module, backbone_path: str = 'backbone') -> List[str]:
@@ -179,7 +205,3 @@ def output_modules(model: nn.Module, backbone_path: str = 'backbone') -> List[st
             return [f'{backbone_path}.{n}' for n, _ in backbone.named_children()
                     if n.startswith(prefix) and n[len(prefix):].isdigit()]
     return []
-
-
-def is_stem(path: str) -> bool:
-    return path.endswith(('.stem', '.maxpool'))

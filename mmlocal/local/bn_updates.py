@@ -16,16 +16,14 @@ from typing import List, Sequence, Tuple
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from .block_lists import stem_of
 from .config import LocalConfigError
 
-_STEM = ('.stem', '.maxpool')
-
-
 def module_of_blocks(paths: Sequence[str], boundaries: Sequence[str]) -> List[Tuple[str, int]]:
-    """(block path, local module index) of every block but the stem."""
+    """(block path, local module index) of every block but the stem (the
+    block list's mark, ``block_lists.BlockList``)."""
     cuts = [paths.index(b) for b in boundaries]
-    return [(p, sum(c < i for c in cuts)) for i, p in enumerate(paths)
-            if not p.endswith(_STEM)]
+    return [(p, sum(c < i for c in cuts)) for i, p in enumerate(paths) if p != stem_of(paths)]
 
 
 def per_path_momentum(model: nn.Module, paths: Sequence[str], boundaries: Sequence[str],

@@ -12,9 +12,21 @@ import difflib
 import inspect
 import numbers
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Literal, Mapping, Optional, Tuple, get_args
 
-from mmlocal.registry import LOCAL_METHODS, MODELS
+from mmlocal.registry import LOCAL_METHODS, MODELS, PFF_VARIANTS
+
+#: the closed sets of the schema's string values (one owner: checked here,
+#: the plan and the runtime read them typed)
+HeadKind = Literal['independent', 'cascade']  # a module's own head, or its HiLo window's
+PFFMode = Literal['sequential', 'batched']
+Stem = Literal['module', 'merged']
+Schedule = Literal['index', 'stage']
+BNUpdates = Literal['once', 'per-path']
+EMABranch = Literal['frozen', 'trained']
+EMAMode = Literal['all', 'last']
+LeapTable = Literal['auto', 'mlaan', 'rule']
+HEAD_KINDS: Tuple[str, ...] = get_args(HeadKind)
 
 
 class LocalConfigError(ValueError):
@@ -50,6 +62,7 @@ def _number(value, where: str, low: Optional[float] = None, high: Optional[float
 
 
 def _choice(value, choices, where: str) -> str:
+    choices = get_args(choices) or tuple(choices)
     if value not in choices:
         raise LocalConfigError(f'{where} must be one of {sorted(choices)}, got {value!r}.'
                                f'{_suggest(str(value), choices)}')
@@ -169,10 +182,12 @@ class HiLoConfig(_Section):
 class PFFConfig(_Section):
     """HPFF patch feature fusion (``local.pff``)."""
     patches: int = 2  # n: heads run on n x n patches
-    variant: str = 'paper'  # 'paper' | 'quadrant' (HPFF CIFAR code) | 'output' (ImageNet code)
-    apply_to: Tuple[str, ...] = ('independent', 'cascade')
+    # a strategy of ``PFF_VARIANTS`` (``head_runner.py``): 'paper' | 'quadrant'
+    # (HPFF CIFAR code) | 'output' (ImageNet code)
+    variant: str = 'paper'
+    apply_to: Tuple[HeadKind, ...] = HEAD_KINDS
     # 'paper' variant: patches one at a time (memory) or all in one batched call (launches)
-    mode: str = 'sequential'
+    mode: PFFMode = 'sequential'
 
     def _checked(self, where):
         apply_to = self.apply_to
@@ -180,33 +195,38 @@ class PFFConfig(_Section):
             raise LocalConfigError(f"{where}.apply_to must be a non-empty tuple of 'independent' "
                                    f"and/or 'cascade', got {apply_to!r}")
         for item in apply_to:
-            _choice(item, ('independent', 'cascade'), f'{where}.apply_to')
+            _choice(item, HeadKind, f'{where}.apply_to')
+        PFF_VARIANTS.import_from_location()
         return dataclasses.replace(
             self, patches=_number(self.patches, f'{where}.patches', low=1, integer=True),
-            variant=_choice(self.variant, ('paper', 'quadrant', 'output'), f'{where}.variant'),
-            apply_to=tuple(apply_to),
-            mode=_choice(self.mode, ('sequential', 'batched'), f'{where}.mode'))
+            variant=_choice(self.variant, tuple(PFF_VARIANTS.module_dict), f'{where}.variant'),
+            apply_to=tuple(apply_to), mode=_choice(self.mode, PFFMode, f'{where}.mode'))
+
+    @property
+    def strategy(self):
+        """The variant's strategy (``PFF_VARIANTS``), with n and the mode."""
+        return PFF_VARIANTS.get(self.variant)
 
 
 @dataclass(frozen=True)
 class MLAANConfig(_Section):
     """MLAAN leap-augmented modules (``local.mlaan``)."""
     momentum: float = 0.995  # EMA keep fraction r
-    ema: str = 'all'  # 'all' modules, or the 'last' only (the authors' CIFAR code)
-    path: str = 'cascade'  # heads that get the copies: 'cascade' (code) or 'independent'
-    table: str = 'auto'  # 'auto' | 'mlaan' (the authors' tables, required) | 'rule'
+    ema: EMAMode = 'all'  # 'all' modules, or the 'last' only (the authors' CIFAR code)
+    path: HeadKind = 'cascade'  # heads that get the copies: 'cascade' (code) or 'independent'
+    table: LeapTable = 'auto'  # 'auto' | 'mlaan' (the authors' tables, required) | 'rule'
     # 'frozen' EMA branches (the paper, resnetDGLbin.py) or 'trained' by the
     # optimizer too (resnetInfoProbin.py never freezes them)
-    ema_branch: str = 'frozen'
+    ema_branch: EMABranch = 'frozen'
 
     def _checked(self, where):
         return dataclasses.replace(
             self,
             momentum=_number(self.momentum, f'{where}.momentum', low=0, high=1, high_open=True),
-            ema=_choice(self.ema, ('all', 'last'), f'{where}.ema'),
-            ema_branch=_choice(self.ema_branch, ('frozen', 'trained'), f'{where}.ema_branch'),
-            path=_choice(self.path, ('cascade', 'independent'), f'{where}.path'),
-            table=_choice(self.table, ('auto', 'mlaan', 'rule'), f'{where}.table'))
+            ema=_choice(self.ema, EMAMode, f'{where}.ema'),
+            ema_branch=_choice(self.ema_branch, EMABranch, f'{where}.ema_branch'),
+            path=_choice(self.path, HeadKind, f'{where}.path'),
+            table=_choice(self.table, LeapTable, f'{where}.table'))
 
 
 @dataclass(frozen=True)
@@ -290,13 +310,13 @@ class LocalConfig:
     pipeline: Optional[PipelineConfig] = None
     task: Optional[str] = None
     backbone: str = 'backbone'
-    stem: str = 'module'  # 'module' (InfoPro: the stem is a module) | 'merged' (HPFF/MLAAN)
+    stem: Stem = 'module'  # 'module' (InfoPro: the stem is a module) | 'merged' (HPFF/MLAAN)
     # schedule position r of each module: 'index' (module or segment index / (K-2)) |
     # 'stage' (backbone stage / (S-2): MLAAN's resnetInfoProbin.py); see plan.py
-    schedule: str = 'index'
+    schedule: Schedule = 'index'
     # BN running statistics per step: 'once' | 'per-path' (as often as the authors'
     # HiLo/MLAAN loops run each block: momentum 1-(1-m)^n, n from the plan)
-    bn_updates: str = 'once'
+    bn_updates: BNUpdates = 'once'
     probe_size: Optional[Tuple[int, int]] = None
     num_classes: Optional[int] = None
     check_finite: bool = True
@@ -338,6 +358,7 @@ class LocalConfig:
             raise LocalConfigError(f"{where}.mlaan.path='cascade' needs cascade windows: add "
                                    'hilo=dict(cascade=3) (MLAAN multilaminar modules) or set '
                                    "mlaan.path='independent'")
+        cls._check_pff_heads(cfg, where)
         if cfg.get('probe_size') is not None:
             size = cfg['probe_size']
             if not isinstance(size, (tuple, list)) or len(size) != 2:
@@ -355,14 +376,33 @@ class LocalConfig:
         if 'check_finite' in cfg:
             _bool(cfg['check_finite'], f'{where}.check_finite')
         if 'stem' in cfg:
-            _choice(cfg['stem'], ('module', 'merged'), f'{where}.stem')
+            _choice(cfg['stem'], Stem, f'{where}.stem')
         if 'schedule' in cfg:
-            _choice(cfg['schedule'], ('index', 'stage'), f'{where}.schedule')
+            _choice(cfg['schedule'], Schedule, f'{where}.schedule')
         if 'bn_updates' in cfg:
-            _choice(cfg['bn_updates'], ('once', 'per-path'), f'{where}.bn_updates')
+            _choice(cfg['bn_updates'], BNUpdates, f'{where}.bn_updates')
         if 'backbone' in cfg and not isinstance(cfg['backbone'], str):
             raise LocalConfigError(f'{where}.backbone must be a module path string')
         return cls(**cfg)
+
+    @staticmethod
+    def _check_pff_heads(cfg: dict, where: str) -> None:
+        """A variant that patches the reconstruction decoder needs a patched
+        head that has one (the plan would silently patch nothing)."""
+        pff, hilo = cfg['pff'], cfg['hilo']
+        if pff is None or pff.patches <= 1 or not pff.strategy.needs_decoder:
+            return
+        methods = []
+        if 'independent' in pff.apply_to and (hilo is None or hilo.independent):
+            methods.append((hilo.independent_method if hilo is not None else None)
+                           or cfg['method'])
+        if 'cascade' in pff.apply_to and hilo is not None:
+            methods.append(cfg['method'])
+        if not any(LOCAL_METHODS.get(m['type']).has_decoder for m in methods):
+            raise LocalConfigError(
+                f'{where}.pff.variant={pff.variant!r} patches the reconstruction decoder, but '
+                f"no head of pff.apply_to={pff.apply_to} has one: use an InfoPro method or "
+                "variant='paper'")
 
     @staticmethod
     def _parse_memory(cfg: dict, where: str) -> None:

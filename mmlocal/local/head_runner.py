@@ -27,8 +27,11 @@ from typing import Callable, Dict, List, Tuple
 
 import torch
 import torch.nn as nn
+from mmengine.config import ConfigDict
 from mmengine.logging import print_log
 
+from mmlocal.registry import PFF_VARIANTS
+from .config import PFFMode
 from .pff_batched import run_batched
 from .replay import replay, rng_state, set_rng_state
 
@@ -78,18 +81,13 @@ def check_patch_grid(n: int, spatial: Tuple[int, int], where: str) -> None:
             f'use pff.patches <= {min(h, w)} or move the boundary to a larger map')
 
 
-PFF_MODES = ('sequential', 'batched')
-
-
 def run_head_patched(head: nn.Module, feat: torch.Tensor, targets,
                      out_size: Tuple[int, int], weight: float, backward: Backward,
-                     n: int, mode: str = 'sequential') -> Dict[str, torch.Tensor]:
+                     n: int, mode: PFFMode = 'sequential') -> Dict[str, torch.Tensor]:
     """PFF: ``head`` on n x n patches of ``feat``, predictions fused, loss on
     the fusion; gradients reach ``feat`` and the head's parameters."""
     H, W = feat.shape[-2:]
     check_patch_grid(n, (H, W), type(head).__name__)
-    if mode not in PFF_MODES:
-        raise ValueError(f'local.pff.mode must be one of {PFF_MODES}, got {mode!r}')
     if mode == 'batched':
         if _divides(n, (H, W), out_size, head.FUSION):
             return run_batched(head, feat, targets, out_size, weight, backward, n, _TILED)
@@ -186,3 +184,84 @@ def _run_sequential(head: nn.Module, feat: torch.Tensor, targets,
             torch.autograd.backward(feat, grad_feat)
     set_rng_state(after, device)
     return {k: v.detach() for k, v in losses.items()}
+
+
+# ------------------------------------------------------- PFF strategies
+class PFFStrategy:
+    """What a PFF variant does to a planned head (``local.pff.variant``; no
+    variant: this base, the plain head). One dispatch for the runtime step
+    and the analysis: ``run_planned_head``.
+
+    ``needs_decoder``: the variant patches the reconstruction decoder only,
+    so heads without one stay unpatched (the plan) and a config whose
+    patched heads have none is refused (the schema).
+    """
+    needs_decoder = False
+
+    def check(self, n: int, spatial: Tuple[int, int], where: str) -> None:
+        """Refuse a grid the head cannot run on (at build time)."""
+
+    def decoder(self, cfg: dict, n: int) -> dict:
+        """The reconstruction decoder's config under this variant."""
+        return cfg
+
+    def run(self, head: nn.Module, feat: torch.Tensor, targets, out_size: Tuple[int, int],
+            weight: float, backward: Backward, n: int,
+            mode: PFFMode) -> Dict[str, torch.Tensor]:
+        return run_head(head, feat, targets, out_size, weight, backward)
+
+
+@PFF_VARIANTS.register_module(name='paper')
+class PaperPFF(PFFStrategy):
+    """The HPFF paper (§5.1): the same head on n x n patches of the feature,
+    predictions fused, loss on the fusion (``run_head_patched``)."""
+
+    def check(self, n, spatial, where):
+        check_patch_grid(n, spatial, where)
+
+    def run(self, head, feat, targets, out_size, weight, backward, n, mode):
+        return run_head_patched(head, feat, targets, out_size, weight, backward, n, mode)
+
+
+@PFF_VARIANTS.register_module(name='quadrant')
+class QuadrantPFF(PFFStrategy):
+    """HPFF's CIFAR code (§5.3): psi on the whole map, n^2 own decoders, one
+    per quadrant of the output, BCEs summed (``QuadrantReconDecoder``)."""
+    needs_decoder = True
+
+    def decoder(self, cfg, n):
+        return ConfigDict(type='QuadrantReconDecoder', patches=n, decoder=dict(cfg))
+
+
+@PFF_VARIANTS.register_module(name='output')
+class OutputPFF(PFFStrategy):
+    """HPFF's ImageNet code (§5.4): one decoder, its BCE taken per quadrant
+    of the output and summed (n^2 times the mean BCE)."""
+    needs_decoder = True
+
+    def decoder(self, cfg, n):
+        return ConfigDict(dict(cfg, loss_scale=float(n * n)))
+
+
+_STRATEGIES: Dict[str, PFFStrategy] = {'': PFFStrategy()}
+
+
+def pff_strategy(variant: str) -> PFFStrategy:
+    """The strategy of a ``HeadPlan.pff`` ('': no PFF), one instance per
+    variant (the step asks for it per head and step: no registry search)."""
+    strategy = _STRATEGIES.get(variant)
+    if strategy is None:
+        cls = PFF_VARIANTS.get(variant)
+        if cls is None:
+            raise ValueError(f'unknown PFF variant {variant!r}: choose one of '
+                             f'{sorted(PFF_VARIANTS.module_dict)} (local.pff.variant)')
+        strategy = _STRATEGIES[variant] = cls()
+    return strategy
+
+
+def run_planned_head(hp, head: nn.Module, feat: torch.Tensor, targets,
+                     out_size: Tuple[int, int], backward: Backward) -> Dict[str, torch.Tensor]:
+    """Forward ``head`` as the plan ``hp`` says (its PFF variant, patches and
+    mode) and backward ``hp.weight`` x its loss; the detached losses."""
+    return pff_strategy(hp.pff).run(head, feat, targets, out_size, hp.weight, backward,
+                                    hp.patches, hp.pff_mode)

@@ -7,6 +7,8 @@ always the network's final block.
 """
 from typing import Dict, List, Sequence, Tuple
 
+from .block_lists import stem_of
+
 StageBlock = Tuple[int, int]
 
 def _row(copies: str) -> List[StageBlock]:
@@ -77,7 +79,7 @@ def leap_blocks(boundaries: Sequence[str], paths: Sequence[str], depth=None,
         raise ValueError(f'MLAAN has no copy table for depth {depth}, K={k}; '
                          "use mlaan.table='auto' (rule for any split)")
     prefix = paths[-1].rsplit('.layer', 1)[0]
-    has_stem = bool(boundaries) and boundaries[0].endswith(('.stem', '.maxpool'))
+    has_stem = bool(boundaries) and boundaries[0] == stem_of(paths)
     result = []
     for j, b in enumerate(boundaries):
         if rows is not None:

@@ -25,7 +25,7 @@ from mmlocal.models.heads.leap_head import LeapAugmentedHead
 from mmlocal.structures import FeatureInfo, TaskInfo
 from .bn_updates import per_path_momentum, restore_momentum
 from .config import LocalConfig
-from .head_runner import check_patch_grid
+from .head_runner import pff_strategy
 from .isolation import IsolationCheck
 from .plan import HeadPlan, build_head, plan_for
 from .probe import default_probe_size, probe_blocks
@@ -38,14 +38,6 @@ from .targets import build_target_adapter
 _LEARNERS: 'weakref.WeakKeyDictionary[nn.Module, LocalLearner]' = weakref.WeakKeyDictionary()
 #: state_dict prefix of the heads in checkpoints written before they moved out of the model
 LEGACY_PREFIX = 'local_learner.'
-
-
-def _section(section, drop=()) -> Optional[dict]:
-    """A checked config section as the plan's keyword dict (unset keys and
-    ``drop`` left out)."""
-    if section is None:
-        return None
-    return {k: v for k, v in section.to_dict().items() if v is not None and k not in drop}
 
 
 def _legacy_loader(learner: 'LocalLearner'):
@@ -89,25 +81,20 @@ class LocalLearner(nn.Module):
         boundaries = resolve_boundaries(
             model, cfg.num_modules, cfg.boundaries, cfg.split, cfg.backbone,
             block_costs=lambda ps: [self.probe.costs[p] for p in ps])
-        cfg.check_window(len(boundaries) + 1)
         if cfg.hilo is not None and cfg.hilo.cascade > 1 and any(
                 getattr(m, 'with_cp', False) for m in backbone.modules()):
             raise ValueError(
                 'HiLo windows route gradients with input-only and parameter-only VJPs, which '
                 "checkpointed blocks (with_cp=True) do not honour: set the backbone's "
                 'with_cp=False; local.recompute keeps only module inputs instead')
-        self.plan = plan_for(boundaries, paths, getattr(backbone, 'depth', None), cfg.method,
-                             hilo=_section(cfg.hilo),
-                             pff=_section(cfg.pff, drop=('mode',)),  # the head runner's
-                             mlaan=_section(cfg.mlaan), stem=cfg.stem, schedule=cfg.schedule)
+        self.plan = plan_for(boundaries, paths, getattr(backbone, 'depth', None), cfg)
         self.plan.check_supervised()
         self.isolation = IsolationCheck(model, paths, boundaries)  # run by the first step
         self.heads = nn.ModuleDict()  # independent heads, by module name
         self.cascade_heads = nn.ModuleDict()
         for hp in self.plan.heads:
             feat = self.probe.feature(boundaries[hp.module])
-            if hp.pff == 'paper':
-                check_patch_grid(hp.patches, feat.spatial, boundaries[hp.module])
+            pff_strategy(hp.pff).check(hp.patches, feat.spatial, boundaries[hp.module])
             leap_feat = self.probe.feature(hp.leap[-1]) if hp.leap else None
             head = build_head(hp, feat, self.task, model, leap_feat)
             (self.heads if hp.kind == 'independent' else self.cascade_heads)[

@@ -13,46 +13,23 @@ from mmengine.config import ConfigDict
 
 from mmlocal.registry import LOCAL_METHODS, MODELS
 from mmlocal.structures import FeatureInfo, TaskInfo
-
-
-#: Tasks whose local head is not psi on labels: the head type each method's
-#: head becomes (same arguments, plus the feature's stride; ``classifier``
-#: then names the task's dense head).
-TASK_HEADS = {
-    'detection': dict(ClassifierHead='DetClassifierHead', InfoProHead='DetInfoProHead'),
-}
+from .head_runner import pff_strategy
+from .tasks import local_task
 
 
 def build_task_head(cfg: dict, task: TaskInfo, feat: FeatureInfo) -> nn.Module:
-    types = TASK_HEADS.get(task.task)
-    if types is not None:
-        cfg = dict(cfg, type=types[cfg['type']], stride=feat.stride)
-        cfg.pop('dense', None)
-    return MODELS.build(cfg)
+    """A method's head as the task builds it (``tasks.py``)."""
+    return MODELS.build(local_task(task).head(cfg, feat))
 
 
 def default_classifier(task: TaskInfo, feat: FeatureInfo) -> dict:
-    """psi by task: InfoPro's CIFAR 1c2f for small classification features,
-    its ImageNet psi for wide ones, its ViT psi for tokens, its segmentation
-    psi for seg; for box detection mmdet's RetinaHead on the feature's level
-    (two stacked convs: a light head)."""
-    if task.task == 'detection':
-        return dict(type='RetinaHead', stacked_convs=2)
-    if task.task == 'segmentation':
-        return dict(type='SegAuxClassifier')
-    if feat.tokens:
-        return dict(type='ViTAuxClassifier')
-    if feat.channels > 256:
-        return dict(type='ImageNetAuxClassifier')
-    return dict(type='ConvAuxClassifier', arch='1c2f')
+    """psi: the task's default for this feature (``LocalTask.classifier``)."""
+    return local_task(task).classifier(feat)
 
 
 def default_decoder(task: TaskInfo, feat: FeatureInfo) -> dict:
-    if feat.tokens and task.task != 'segmentation':
-        return dict(type='PatchReconDecoder', patch_size=feat.stride)
-    if task.task in ('segmentation', 'detection') or feat.channels > 256:
-        return dict(type='UpsampleDecoder')
-    return dict(type='ReconDecoder')
+    """w: the task's default for this feature (``LocalTask.decoder``)."""
+    return local_task(task).decoder(feat)
 
 
 def linear_schedule(ends: Tuple[float, float], r: float) -> float:
@@ -112,8 +89,7 @@ class DGL(LocalMethod):
             type='ClassifierHead', in_channels=feat.channels,
             num_classes=task.num_classes,
             classifier=_cfg(self.classifier, default_classifier(task, feat)),
-            loss_weight=loss_weights['cls'], task_loss=self.task_loss,
-            dense=task.task == 'segmentation'), task, feat)
+            loss_weight=loss_weights['cls'], task_loss=self.task_loss), task, feat)
 
 
 @LOCAL_METHODS.register_module()
@@ -147,23 +123,16 @@ class InfoPro(LocalMethod):
                 'task': float(linear_schedule(self.task_weights, r))}
 
     def build_head(self, feat, task, loss_weights, pff=('', 1)):
-        decoder = _cfg(self.decoder, default_decoder(task, feat))
-        variant, n = pff
-        if variant == 'quadrant':
-            # HPFF's CIFAR code (§5.3): n^2 own decoders, one per quadrant
-            decoder = ConfigDict(type='QuadrantReconDecoder', patches=n,
-                                 decoder={k: v for k, v in decoder.items()})
-        elif variant == 'output':
-            # HPFF's ImageNet code (§5.4): BCE per quadrant of the output, summed
-            decoder = ConfigDict(dict(decoder, loss_scale=float(n * n)))
+        variant, n = pff  # the code's variants patch the decoder (``PFF_VARIANTS``)
+        decoder = pff_strategy(variant).decoder(
+            _cfg(self.decoder, default_decoder(task, feat)), n)
         return build_task_head(dict(
             type='InfoProHead', in_channels=feat.channels,
             num_classes=task.num_classes,
             classifier=_cfg(self.classifier, default_classifier(task, feat)),
             decoder=decoder,
             recon_weight=loss_weights['recon'], task_weight=loss_weights['task'],
-            task_loss=self.task_loss, feature_dim=self.feature_dim,
-            dense=task.task == 'segmentation'), task, feat)
+            task_loss=self.task_loss, feature_dim=self.feature_dim), task, feat)
 
 
 @LOCAL_METHODS.register_module()
@@ -180,7 +149,7 @@ class PredSim(LocalMethod):
         return {'predsim': float(self.loss_weight)}
 
     def build_head(self, feat, task, loss_weights, pff=('', 1)):
-        if task.task in ('segmentation', 'detection'):
+        if not local_task(task).image_labels:
             raise ValueError('PredSim is defined for classification targets only; '
                              f"use method=dict(type='DGL') or 'InfoPro' for {task.task}")
         return MODELS.build(dict(

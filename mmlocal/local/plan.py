@@ -40,17 +40,14 @@ reproduces it.
 """
 import re
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, Sequence, Tuple
-
-from mmengine.config import ConfigDict
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from mmlocal.structures import FeatureInfo, TaskInfo
-from .config import LocalConfigError
+from .block_lists import stem_of
+from .config import EMABranch, HeadKind, LocalConfig, LocalConfigError, PFFMode, Stem
+from .head_runner import pff_strategy
 from .methods import build_method
 
-PFF_VARIANTS = ('paper', 'quadrant', 'output')
-SCHEDULES = ('index', 'stage')
-EMA_BRANCHES = ('frozen', 'trained')
 _STAGE = re.compile(r'layer(\d+)\.\d+$')
 
 
@@ -59,7 +56,7 @@ class HeadPlan:
     """One local head. ``reach``..``module`` are the modules its loss trains."""
     key: str
     module: int
-    kind: str
+    kind: HeadKind
     method: dict
     weight: float
     reach: int
@@ -70,12 +67,13 @@ class HeadPlan:
     #: psi on the full map, n^2 quadrant decoders, BCEs summed), 'output'
     #: (HPFF ImageNet code §5.4: the reconstruction split, BCEs summed)
     pff: str = ''
+    pff_mode: PFFMode = 'sequential'  # 'paper': patches one at a time, or batched
     leap: Tuple[str, ...] = ()
     ema: bool = False  # this head's EMA branch follows its live block once per step
     momentum: float = 0.995
     #: the EMA branch of a leap head: 'frozen' (MLAAN's resnetDGLbin.py,
     #: resnetMLAAN.py) or 'trained' by the optimizer as well (resnetInfoProbin.py)
-    ema_branch: str = 'frozen'
+    ema_branch: EMABranch = 'frozen'
     r: Optional[float] = None  # the schedule position (None: not scheduled)
 
     @property
@@ -90,7 +88,7 @@ class LocalPlan:
     heads: Tuple[HeadPlan, ...]
     task_reach: int
     task_weight_below: float
-    stem: str = 'module'
+    stem: Stem = 'module'
     settings: Dict[str, str] = field(default_factory=dict)
     #: per module, how often the authors' loop runs its blocks in one step
     #: (1 everywhere without cascade windows; see the module docstring)
@@ -217,57 +215,39 @@ def _method_str(cfg: dict) -> str:
     return name + (f'({psi})' if psi else '')
 
 
-def _check_keys(cfg: dict, allowed: Sequence[str], where: str) -> None:
-    unknown = sorted(set(cfg) - set(allowed))
-    if unknown:
-        raise ValueError(f'unknown {where} keys {unknown}: allowed are {sorted(allowed)}')
-
-
-def build_plan(boundaries: Sequence[str], method: dict,
-               hilo: Optional[dict] = None, pff: Optional[dict] = None,
-               mlaan: Optional[dict] = None, stem: str = 'module',
+def build_plan(boundaries: Sequence[str], cfg: Union[LocalConfig, Mapping],
                leaps: Optional[Sequence[Sequence[str]]] = None,
-               schedule: str = 'index') -> LocalPlan:
+               stem_block: Optional[str] = None) -> LocalPlan:
     """The plan of a split.
 
     Args:
-        boundaries: the K-1 boundary paths (the first may be the stem,
-            ending in ``.stem`` or ``.maxpool``).
-        method: the method config (``type`` + args). Schedules of the loss
-            weights are read from it through the method's ``loss_weights(r)``.
-        hilo: HiLo windows (HPFF §5.1-5.2, MLAAN §6.3): ``cascade`` (k, 2),
-            ``independent_weight`` (0.001), ``cascade_weight`` (0.999),
-            ``independent`` (True; False = HPFF's ImageNet code),
-            ``first_independent`` (True: every segment has an independent
-            head, as the papers; False: the segments before the first full
-            window have none, as the authors' loops ``if i < k-1: continue``),
-            ``independent_method`` (another method for the independent heads),
-            ``task_cascade_weight`` (weight of the task gradient below the
-            last module; default ``cascade_weight``).
-        pff: ``patches`` (n), ``variant`` ('paper' | 'quadrant' | 'output'),
-            ``apply_to`` (heads of these kinds are patched).
-        mlaan: ``momentum`` (r), ``ema`` ('all' | 'last': which EMA
-            branches follow their live block), ``path`` ('cascade' |
-            'independent'), ``ema_branch`` ('frozen' | 'trained': whether
-            the optimizer trains the EMA branches too). Needs ``leaps``.
-        stem: 'module' | 'merged' (see the module docstring).
+        boundaries: the K-1 boundary paths (the first may be the stem).
+        cfg: ``optim_wrapper.local``, checked by the schema (a dict is
+            parsed by ``LocalConfig.parse``: its defaults and errors are the
+            only ones). Read here: ``method`` (schedules through the method's
+            ``loss_weights(r)``), ``hilo``, ``pff``, ``mlaan``, ``stem`` and
+            ``schedule`` (see the module docstring); the split (``num_modules``,
+            ``boundaries``, ``split``) is the caller's.
         leaps: for each boundary, the later blocks MLAAN copies in front of
-            its head (``leap.leap_blocks``).
-        schedule: 'index' | 'stage', the schedule position r of each module
-            (see the module docstring).
+            its head (``leap.leap_blocks``; ``plan_for`` resolves them).
+        stem_block: the backbone's stem, as its block list marks it
+            (``BlockList.stem``; ``plan_for`` reads it): a first boundary
+            there is the stem's module.
+
+    Checks made here need the boundaries: the cascade window against K, a
+    merged stem needing a module after it, the stage of ``schedule='stage'``.
     """
+    cfg = LocalConfig.parse(cfg)
     boundaries = tuple(boundaries)
     k_modules = len(boundaries) + 1
     n_local = k_modules - 1
-    if stem not in ('module', 'merged'):
-        raise ValueError(f"local.stem must be 'module' or 'merged', got {stem!r}")
-    has_stem = bool(boundaries) and boundaries[0].endswith(('.stem', '.maxpool'))
-    merged = stem == 'merged' and has_stem
-    if stem == 'merged' and not has_stem and boundaries:
-        # no stem boundary: the stem already belongs to module 0
-        merged = False
+    cfg.check_window(k_modules)
+    hilo, pff, mlaan, schedule = cfg.hilo, cfg.pff, cfg.mlaan, cfg.schedule
+    has_stem = bool(boundaries) and stem_block is not None and boundaries[0] == stem_block
+    # without a stem boundary the stem already belongs to module 0
+    merged = cfg.stem == 'merged' and has_stem
     if merged and n_local < 2:
-        raise ValueError("local.stem='merged' needs a local module after the stem")
+        raise LocalConfigError("local.stem='merged' needs a local module after the stem")
 
     def seg(j: int) -> int:  # segment index of module j (j >= 1 when merged)
         return j - 1 if merged else j
@@ -275,8 +255,6 @@ def build_plan(boundaries: Sequence[str], method: dict,
     def module_of(s: int) -> int:  # first module of segment s (the stem for s = 0)
         return 0 if (merged and s <= 0) else max(s + int(merged), 0)
 
-    if schedule not in SCHEDULES:
-        raise LocalConfigError(f'local.schedule must be one of {SCHEDULES}, got {schedule!r}')
     n_segments = k_modules - int(merged)  # the authors' local_module_num (ML)
 
     def ratio(j: int) -> float:
@@ -297,67 +275,40 @@ def build_plan(boundaries: Sequence[str], method: dict,
                 "use schedule='index' for this split")
         return r
 
-    main_cfg = ConfigDict(method)
+    main_cfg = cfg.method
     main = build_method(main_cfg)
-    hilo = ConfigDict(hilo or {})
-    if hilo:
-        _check_keys(hilo, ('cascade', 'independent_weight', 'cascade_weight', 'independent',
-                           'first_independent', 'independent_method', 'task_cascade_weight'),
-                    'hilo')
-    window = int(hilo.get('cascade', 2)) if hilo else 1
-    if window < 1:
-        raise ValueError(f'hilo.cascade (window size k) must be >= 1, got {window}')
-    w_ind = float(hilo.get('independent_weight', 0.001)) if hilo else 1.
-    w_cas = float(hilo.get('cascade_weight', 0.999)) if hilo else 0.
-    with_ind = bool(hilo.get('independent', True)) if hilo else True
-    first_ind = bool(hilo.get('first_independent', True)) if hilo else True
-    ind_cfg = ConfigDict(hilo['independent_method']) if hilo.get('independent_method') \
-        else main_cfg
+    window = hilo.cascade if hilo else 1
+    w_ind = hilo.independent_weight if hilo else 1.
+    w_cas = hilo.cascade_weight if hilo else 0.
+    with_ind = hilo.independent if hilo else True
+    first_ind = hilo.first_independent if hilo else True
+    ind_cfg = hilo.independent_method if hilo and hilo.independent_method else main_cfg
     ind = build_method(ind_cfg) if ind_cfg is not main_cfg else main
 
-    pff = ConfigDict(pff or {})
-    if pff:
-        _check_keys(pff, ('patches', 'variant', 'apply_to'), 'pff')
-    patches = int(pff.get('patches', 1)) if pff else 1
-    variant = pff.get('variant', 'paper') if patches > 1 else ''
-    if patches > 1 and variant not in PFF_VARIANTS:
-        raise ValueError(f'pff.variant must be one of {PFF_VARIANTS}, got {variant!r}')
-    apply_to = tuple(pff.get('apply_to', ('independent', 'cascade')))
-    unknown = set(apply_to) - {'independent', 'cascade'}
-    if unknown:
-        raise ValueError(f"pff.apply_to accepts 'independent' and 'cascade', got {sorted(unknown)}")
-
-    mlaan = ConfigDict(mlaan or {})
-    leap_path = mlaan.get('path', 'cascade') if mlaan else None
-    if leap_path not in (None, 'cascade', 'independent'):
-        raise ValueError(f"mlaan.path must be 'cascade' or 'independent', got {leap_path!r}")
-    if leap_path == 'cascade' and not hilo:
-        raise ValueError("mlaan.path='cascade' needs cascade windows: add "
-                         'hilo=dict(cascade=3) (MLAAN multilaminar modules)')
-    ema_mode = mlaan.get('ema', 'all') if mlaan else None
-    if ema_mode not in (None, 'all', 'last'):
-        raise ValueError(f"mlaan.ema must be 'all' or 'last', got {ema_mode!r}")
-    momentum = float(mlaan.get('momentum', 0.995)) if mlaan else 0.995
-    ema_branch = mlaan.get('ema_branch', 'frozen') if mlaan else 'frozen'
-    if ema_branch not in EMA_BRANCHES:
-        raise ValueError(f'mlaan.ema_branch must be one of {EMA_BRANCHES}, got {ema_branch!r}')
+    patches = pff.patches if pff else 1
+    variant = pff.variant if patches > 1 else ''
+    strategy = pff_strategy(variant)
     if mlaan and leaps is None:
         raise ValueError('an MLAAN plan needs the leap copies of each boundary (leaps=...)')
+    leap_path = mlaan.path if mlaan else None
+    momentum = mlaan.momentum if mlaan else 0.995
+    ema_branch = mlaan.ema_branch if mlaan else 'frozen'
 
-    def head(kind: str, j: int, meth, cfg, weight: float, reach: int) -> HeadPlan:
+    def head(kind: HeadKind, j: int, meth, method: dict, weight: float,
+             reach: int) -> HeadPlan:
         r = ratio(j) if meth.scheduled else 0.
-        lw = meth.loss_weights(r)
-        n = patches if kind in apply_to else 1
-        pv = variant if n > 1 else ''
-        if pv in ('quadrant', 'output') and not meth.has_decoder:
-            n, pv = 1, ''  # these variants patch the reconstruction only
+        n = patches if kind in pff_kinds else 1
+        if n > 1 and strategy.needs_decoder and not meth.has_decoder:
+            n = 1  # these variants patch the reconstruction only
         leap = tuple(leaps[j]) if leap_path == kind and leaps and leaps[j] else ()
         key = f'm{j + 1}' if kind == 'independent' else f'm{j + 1}.cascade'
-        return HeadPlan(key=key, module=j, kind=kind, method=dict(cfg), weight=weight,
-                        reach=reach, loss_weights=lw, patches=n, pff=pv, leap=leap,
-                        ema=False, momentum=momentum, ema_branch=ema_branch,
-                        r=r if meth.scheduled else None)
+        return HeadPlan(key=key, module=j, kind=kind, method=dict(method), weight=weight,
+                        reach=reach, loss_weights=meth.loss_weights(r), patches=n,
+                        pff=variant if n > 1 else '', pff_mode=pff.mode if n > 1 else
+                        'sequential', leap=leap, ema=False, momentum=momentum,
+                        ema_branch=ema_branch, r=r if meth.scheduled else None)
 
+    pff_kinds = pff.apply_to if pff else ()
     heads: List[HeadPlan] = []
     for j in range(n_local):
         if merged and j == 0:
@@ -371,13 +322,10 @@ def build_plan(boundaries: Sequence[str], method: dict,
                               module_of(s) if s == 0 else j))
         if s >= window - 1:
             heads.append(head('cascade', j, main, main_cfg, w_cas, module_of(s - window + 1)))
-    if patches > 1 and variant in ('quadrant', 'output') and not any(h.pff for h in heads):
-        raise ValueError(f"pff.variant={variant!r} patches the reconstruction decoder, but "
-                         'no head has one: use an InfoPro method or variant=\'paper\'')
 
-    if ema_mode is not None:
+    if mlaan:
         leap_idx = [i for i, h in enumerate(heads) if h.leap]
-        if ema_mode == 'last':
+        if mlaan.ema == 'last':
             leap_idx = leap_idx[-1:]
         for i in leap_idx:
             heads[i] = replace(heads[i], ema=True)
@@ -385,7 +333,8 @@ def build_plan(boundaries: Sequence[str], method: dict,
     if hilo:
         last_seg = seg(k_modules - 1)
         task_reach = module_of(last_seg - window + 1) if window > 1 else k_modules - 1
-        task_below = float(hilo.get('task_cascade_weight', w_cas)) if window > 1 else 0.
+        task_below = (w_cas if hilo.task_cascade_weight is None
+                      else hilo.task_cascade_weight) if window > 1 else 0.
         if task_reach >= k_modules - 1:
             task_below = 0.
     else:
@@ -412,12 +361,12 @@ def build_plan(boundaries: Sequence[str], method: dict,
     if patches > 1:
         settings['pff'] = f'{variant} n={patches}'
     if mlaan:
-        settings['mlaan'] = (f'path={leap_path} ema={ema_mode} r={momentum:g} '
+        settings['mlaan'] = (f'path={leap_path} ema={mlaan.ema} r={momentum:g} '
                              f'ema_branch={ema_branch}')
     if schedule != 'index':
         settings['schedule'] = schedule
     return LocalPlan(boundaries=boundaries, heads=tuple(heads), task_reach=task_reach,
-                     task_weight_below=task_below, stem=stem if merged else 'module',
+                     task_weight_below=task_below, stem='merged' if merged else 'module',
                      settings=settings, passes=tuple(passes))
 
 
@@ -441,16 +390,14 @@ def build_head(hp: HeadPlan, feat: FeatureInfo, task: TaskInfo, model=None,
 
 
 def plan_for(boundaries: Sequence[str], block_paths: Sequence[str], depth: Optional[int],
-             method: dict, hilo: Optional[dict] = None, pff: Optional[dict] = None,
-             mlaan: Optional[dict] = None, stem: str = 'module',
-             schedule: str = 'index') -> LocalPlan:
-    """``build_plan`` from the ``local`` config keys: resolves MLAAN's leap
-    copies (``mlaan.table``, ``leap.leap_blocks``) from the backbone's block
-    paths and depth. No model forward."""
+             cfg: Union[LocalConfig, Mapping]) -> LocalPlan:
+    """``build_plan`` with MLAAN's leap copies (``mlaan.table``,
+    ``leap.leap_blocks``) resolved from the backbone's block paths and
+    depth, and the stem from the list's mark. No model forward; the plan the
+    learner and the analysis build."""
+    cfg = LocalConfig.parse(cfg)
     leaps = None
-    mlaan = dict(mlaan or {})
-    if mlaan:
+    if cfg.mlaan is not None:
         from .leap import leap_blocks
-        leaps = leap_blocks(boundaries, block_paths, depth, mlaan.pop('table', 'auto'))
-    return build_plan(boundaries, method, hilo=hilo, pff=pff, mlaan=mlaan, stem=stem,
-                      leaps=leaps, schedule=schedule)
+        leaps = leap_blocks(boundaries, block_paths, depth, cfg.mlaan.table)
+    return build_plan(boundaries, cfg, leaps=leaps, stem_block=stem_of(block_paths))

@@ -22,7 +22,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import torch.nn as nn
 
 from mmlocal.registry import SPLIT_PRESETS, SPLITS
-from .block_lists import block_paths, get_function, is_stem, split_limit  # noqa: F401
+from .block_lists import block_paths, get_function, split_limit, stem_of  # noqa: F401
 from .block_lists import lookup_by_class as _lookup_by_class
 
 
@@ -31,7 +31,7 @@ def _stage_block(paths: Sequence[str], stage: int, block: int) -> Optional[str]:
     """``[stage, block]`` of the papers' tables -> path (stage 0 = stem);
     None when the backbone has no such block."""
     if stage == 0:
-        return next((p for p in paths if is_stem(p)), None)
+        return stem_of(paths)
     return next((p for p in paths if p.endswith(f'layer{stage}.{block}')), None)
 
 
@@ -128,7 +128,7 @@ def balanced_indices(costs: Sequence[float], k: int) -> List[int]:
 @SPLITS.register_module(name='blocks')
 def blocks_split(req: SplitRequest) -> List[str]:
     """Equal numbers of blocks (the stem counts as none)."""
-    costs = [0. if is_stem(p) else 1. for p in req.paths]
+    costs = [0. if p == stem_of(req.paths) else 1. for p in req.paths]
     return [req.candidates[i] for i in balanced_indices(costs, req.k)]
 
 

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from .block_lists import output_modules
-from .head_runner import run_head, run_head_patched
+from .head_runner import run_planned_head
 from .loss_log import LocalLosses
 from .isolation import TOO_FAR, finished_module
 from .probe import hw_argument
@@ -124,11 +124,7 @@ class LocalStep:
             extra = h.shape[1] - grid[0] * grid[1]
         feat = as_map(leaf, grid, extra)
         out_size = tuple(self.targets.inputs.shape[-2:])
-        if hp.pff == 'paper':  # the code's variants patch inside the decoder
-            losses = run_head_patched(head, feat, self.targets, out_size, hp.weight,
-                                      self.backward, hp.patches, self.learner.cfg.pff.mode)
-        else:
-            losses = run_head(head, feat, self.targets, out_size, hp.weight, self.backward)
+        losses = run_planned_head(hp, head, feat, self.targets, out_size, self.backward)
         boundary = self.plan.boundaries[hp.module]
         for k, v in losses.items():
             self.log_vars.add(f'local.{hp.key}.{k}', v, hp.module, boundary)

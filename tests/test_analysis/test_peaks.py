@@ -53,3 +53,28 @@ def test_measured_peaks_predict_the_real_step(hilo):
     ends = cuts + [len(costs.paths) - 1]
     assert predicted_peak(costs, ends) == pytest.approx(real_best, rel=0.15)
     assert real_best <= real_blocks * 1.02
+
+
+def test_analysis_plan_is_the_runtime_plan():
+    """The heads the peak analysis measures are those the learner trains:
+    with a boundary at every candidate, ``candidate_plan`` equals the
+    learner's plan for the same config, schedule included."""
+    from mmlocal.analysis import candidate_plan
+    from mmlocal.local import LocalConfig
+    from mmlocal.local.learner import LocalLearner
+    from mmlocal.local.split import block_paths
+    from mmlocal.testing import build_classifier
+    model = build_classifier()
+    paths = block_paths(model)
+    cfg = LocalConfig.parse(dict(
+        num_modules=len(paths), split='blocks', method=dict(type='InfoPro'),
+        hilo=dict(cascade=2), pff=dict(mode='batched'), stem='merged', schedule='stage',
+        mlaan=dict(table='rule')))
+    learner = LocalLearner(model, cfg)
+    try:
+        plan = candidate_plan(cfg, paths, model.backbone.depth)
+        assert learner.plan == plan
+        assert plan.settings['schedule'] == 'stage'
+        assert {h.pff_mode for h in plan.heads} == {'batched'} and any(h.leap for h in plan.heads)
+    finally:
+        learner.remove()

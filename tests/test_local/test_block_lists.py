@@ -74,6 +74,8 @@ def test_zoo_backbones_split_with_num_modules_alone(config):
     model = zoo_backbone(config)
     paths = block_paths(model)
     assert (paths[0], paths[-1], len(paths)) == (f'backbone.{first}', f'backbone.{last}', n)
+    # the stem is marked by the list that knows it (ResNets' pool, the CSP stem)
+    assert paths.stem == (paths[0] if first in ('maxpool', 'stem') else None)
     size = (64, 64) if config.startswith('mmpretrain::swin') else \
         default_probe_size(model.backbone)
     probe = probe_blocks(model, 'backbone', paths, size)  # refuses a non-flat list

@@ -82,6 +82,20 @@ def test_bad_config_is_refused(cfg, pattern):
         LocalConfig.parse(cfg)
 
 
+def test_decoder_variant_without_a_decoder_is_refused_by_the_schema():
+    """'quadrant' and 'output' patch InfoPro's decoder: a config whose patched
+    heads have none would train without PFF; the schema refuses it."""
+    with pytest.raises(LocalConfigError, match=r"pff\.variant='quadrant' patches the "
+                                               r'reconstruction decoder, but no head.*InfoPro'):
+        LocalConfig.parse(dict(num_modules=4, pff=dict(variant='quadrant')))
+    with pytest.raises(LocalConfigError, match=r"variant='output'.*apply_to=\('independent',\)"):
+        LocalConfig.parse(dict(num_modules=4, method=dict(type='InfoPro'), hilo=dict(
+            independent_method=DGL), pff=dict(variant='output', apply_to=('independent',))))
+    # the cascade heads run InfoPro: accepted
+    LocalConfig.parse(dict(num_modules=4, method=dict(type='InfoPro'), hilo=dict(
+        independent_method=DGL), pff=dict(variant='output')))
+
+
 def test_messages_list_the_valid_keys():
     with pytest.raises(LocalConfigError) as err:
         LocalConfig.parse(dict(num_modules=4, pff=dict(n=2)))

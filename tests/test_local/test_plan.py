@@ -24,6 +24,8 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
+from mmlocal.local.block_lists import BlockList
+from mmlocal.local.config import LocalConfig, PFFConfig
 from mmlocal.local.leap import leap_blocks
 from mmlocal.local.plan import build_plan, plan_for
 
@@ -32,8 +34,10 @@ WX, WY = 0.001, 0.999  # HPFF / MLAAN CIFAR code (§5.2, §6.3)
 
 
 def blocks(depth):
+    """The CIFAR ResNet's block list, the stem marked (as ``block_paths`` gives it)."""
     n = (depth - 2) // 6
-    return ['backbone.stem'] + [f'backbone.layer{s}.{b}' for s in (1, 2, 3) for b in range(n)]
+    return BlockList(['backbone.stem'] + [f'backbone.layer{s}.{b}' for s in (1, 2, 3)
+                                          for b in range(n)], stem=True)
 
 
 def local_cfg(name):
@@ -43,10 +47,13 @@ def local_cfg(name):
 def plan_of(name, depth):
     local = dict(local_cfg(name))
     paths = blocks(depth)
-    return plan_for(paths[:-1], paths, depth, local['method'], hilo=local.get('hilo'),
-                    pff=local.get('pff'), mlaan=local.get('mlaan'),
-                    stem=local.get('stem', 'module'),
-                    schedule=local.get('schedule', 'index'))
+    return plan_for(paths[:-1], paths, depth, _plan_keys(local))
+
+
+def _plan_keys(local):
+    """The keys of a config's ``local`` that the plan reads (not its split)."""
+    return {k: v for k, v in local.items()
+            if k in ('method', 'hilo', 'pff', 'mlaan', 'stem', 'schedule')}
 
 
 def rows(plan):
@@ -261,13 +268,12 @@ def test_infopro_mlaan_and_own_setting_at_both_depths(depth):
     K = 16 if depth == 32 else 55
     paths = blocks(depth)
     local = dict(local_cfg('resnet32_cifar10_infopro_mlaan_k16.py'))
-    plan = plan_for(paths[:-1], paths, depth, local['method'], hilo=local['hilo'],
-                    mlaan=local['mlaan'], stem=local['stem'], schedule=local['schedule'])
+    plan = plan_for(paths[:-1], paths, depth, _plan_keys(local))
     heads, (task_reach, below) = expected('infopro_mlaan', K)
     assert rows(plan) == sorted(heads)
     assert (plan.task_reach, plan.task_weight_below) == (task_reach, below)
     own = dict(type='InfoPro', recon_weights=(5., 0.5), task_weights=(0., 1.))
-    plan = build_plan(paths[:-1], own)
+    plan = build_plan(paths[:-1], dict(method=own))
     heads, task = infopro_loop(K, infopro_head((5., 0.5), (0., 1.)))
     assert rows(plan) == sorted(heads)
 
@@ -299,11 +305,13 @@ def test_passes_without_independent_path_and_without_stem_module():
     every other segment only in its windows."""
     paths = blocks(32)
     bounds = ['backbone.layer1.4', 'backbone.layer2.4', 'backbone.layer3.2']
-    plan = build_plan(bounds, dict(type='DGL'), hilo=dict(cascade=2, independent=False))
+    plan = build_plan(bounds, dict(method=dict(type='DGL'),
+                                      hilo=dict(cascade=2, independent=False)))
     assert list(plan.passes) == authors_runs(4, 2, independent=False) == [2, 2, 2, 1]
-    plan = build_plan(bounds, dict(type='DGL'), hilo=dict(cascade=3, first_independent=False))
+    plan = build_plan(bounds, dict(method=dict(type='DGL'),
+                                      hilo=dict(cascade=3, first_independent=False)))
     assert list(plan.passes) == authors_runs(4, 3) == [2, 3, 3, 2]
-    assert build_plan(paths[:-1], dict(type='DGL')).passes == (1,) * 16
+    assert build_plan(paths[:-1], dict(method=dict(type='DGL'))).passes == (1,) * 16
 
 
 def test_copy_tables_rows_2_and_4():
@@ -318,21 +326,22 @@ def test_infopro_indexing_zeroes_the_last_module_and_is_refused():
     """§2.1 indexing with the HPFF/MLAAN end values (5, 0.5) -> (0, 0): the last
     local module gets lambda = (0, 0); the plan names it and the setting."""
     paths = blocks(32)
-    plan = build_plan(paths[:-1], dict(type='InfoPro', recon_weights=(5., 0.),
-                                       task_weights=(0.5, 0.)))
+    ip = dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.))
+    plan = build_plan(paths[:-1], dict(method=ip))
     with pytest.raises(ValueError, match=r'm15 \(backbone\.layer3\.3\).*r = 1.*InfoPro'):
         plan.check_supervised()
     # the segment indexing of the HPFF/MLAAN code keeps it trained
-    build_plan(paths[:-1], dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.)),
-               stem='merged').check_supervised()
+    build_plan(paths[:-1], dict(method=ip, stem='merged'),
+               stem_block=paths.stem).check_supervised()
 
 
 def test_unreached_module_is_refused():
     paths = blocks(32)
-    plan = build_plan(paths[:-1], dict(type='DGL'),
-                      hilo=dict(cascade=2, independent=False), stem='merged')
+    plan = build_plan(paths[:-1], dict(method=dict(type='DGL'),
+                                       hilo=dict(cascade=2, independent=False), stem='merged'),
+                      stem_block=paths.stem)
     plan.check_supervised()  # m1, m2 learn through the first cascade (m3)
-    plan = build_plan(paths[:-1], dict(type='DGL', loss_weight=0.))
+    plan = build_plan(paths[:-1], dict(method=dict(type='DGL', loss_weight=0.)))
     with pytest.raises(ValueError, match=r'm1 \(backbone\.stem\).*loss weights'):
         plan.check_supervised()
 
@@ -340,9 +349,10 @@ def test_unreached_module_is_refused():
 def test_ema_on_an_untrained_head_is_refused():
     paths = blocks(32)
     leaps = leap_blocks(paths[:-1], paths, 32)
-    plan = build_plan(paths[:-1], dict(type='InfoPro', recon_weights=(5., 0.),
-                                       task_weights=(0.5, 0.)), hilo=dict(cascade=3),
-                      mlaan=dict(ema='last'), leaps=leaps)
+    plan = build_plan(paths[:-1], dict(method=dict(type='InfoPro', recon_weights=(5., 0.),
+                                                   task_weights=(0.5, 0.)),
+                                       hilo=dict(cascade=3), mlaan=dict(ema='last')),
+                      leaps=leaps)
     with pytest.raises(ValueError, match='m15'):
         plan.check_supervised()
 
@@ -361,9 +371,40 @@ def test_stage_schedule_needs_a_stage_and_stays_on_the_schedule():
     paths = blocks(32)
     ip = dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.))
     with pytest.raises(ValueError, match=r"backbone\.stem.*schedule='index'"):
-        build_plan(paths[:-1], ip, schedule='stage')
+        build_plan(paths[:-1], dict(method=ip, schedule='stage'))
     with pytest.raises(ValueError, match=r'layer2\.4 at r = 2/1 > 1'):
-        build_plan(['backbone.stem', 'backbone.layer2.4', 'backbone.layer3.3'], ip,
-                   stem='merged', schedule='stage')
+        build_plan(['backbone.stem', 'backbone.layer2.4', 'backbone.layer3.3'],
+                   dict(method=ip, stem='merged', schedule='stage'), stem_block=paths.stem)
     # DGL is not scheduled: any split is fine
-    build_plan(paths[:-1], dict(type='DGL'), schedule='stage').check_supervised()
+    build_plan(paths[:-1], dict(method=dict(type='DGL'), schedule='stage')).check_supervised()
+
+
+def test_plan_reads_the_schema_defaults():
+    """``build_plan`` reads the typed config: ``pff=dict()`` patches with the
+    schema's default n (``PFFConfig.patches``), its variant and mode, and a
+    dict is parsed by the schema (its errors, not the plan's)."""
+    paths = blocks(20)
+    plan = build_plan(paths[:-1], dict(method=dict(type='DGL'), pff=dict()))
+    default = PFFConfig()
+    assert default.patches == 2
+    assert {(h.patches, h.pff, h.pff_mode) for h in plan.heads} == {
+        (default.patches, default.variant, default.mode)}
+    typed = LocalConfig.parse(dict(method=dict(type='DGL'), pff=dict(mode='batched')))
+    assert {h.pff_mode for h in build_plan(paths[:-1], typed).heads} == {'batched'}
+    with pytest.raises(ValueError, match=r"pff has no key 'patchs'.*'patches'"):
+        build_plan(paths[:-1], dict(method=dict(type='DGL'), pff=dict(patchs=2)))
+    # the window against K is checked where K is known, once
+    with pytest.raises(ValueError, match=r'hilo\.cascade=5 spans more modules than the 4'):
+        build_plan(paths[1:4], dict(method=dict(type='DGL'), hilo=dict(cascade=5)))
+
+
+def test_the_stem_is_the_block_lists_mark_not_a_name():
+    """A first boundary is the stem only where the block list marks it: a
+    block named ``stem`` that the list does not mark is a block."""
+    paths = blocks(32)
+    merged = dict(method=dict(type='DGL'), stem='merged')
+    assert plan_for(paths[:-1], paths, 32, merged).stem == 'merged'
+    plain = list(paths)  # the same names, no mark
+    plan = plan_for(plain[:-1], plain, 32, merged)
+    assert plan.stem == 'module' and plan.at(0)
+    assert build_plan(paths[:-1], merged, stem_block='backbone.stem').at(0) == []

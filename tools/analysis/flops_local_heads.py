@@ -2,7 +2,8 @@
 
 The heads' share (their forward, PFF's passes and the backward of their
 losses down to the feature they read) is counted by a ``FlopCounterMode``
-around every head run; the rest (backbone forward, the router's VJPs, the
+around each head of the plan, run on the batch's features as the step runs
+it (``mmlocal.analysis.flops.local_head_flops``); the rest (backbone forward, the router's VJPs, the
 task head) is the step's total minus it. Shows how much of a method's work
 no routing of the backbone's gradients can remove.
 
@@ -19,8 +20,8 @@ import torch
 from mmengine.config import DictAction
 from torch.utils.flop_counter import FlopCounterMode
 
+from mmlocal.analysis.flops import local_head_flops
 from mmlocal.apis import build_model_and_optim_wrapper, load_config, real_batch
-from mmlocal.local import step as step_module
 
 
 def main() -> None:
@@ -40,24 +41,9 @@ def main() -> None:
         model.train_step(batch, optim_wrapper)
     total = counter.get_total_flops()
 
-    heads = [0]
-
-    def counted(run):
-        def wrapper(*a, **kw):
-            with FlopCounterMode(display=False) as c:  # a mode restarts its count when entered
-                out = run(*a, **kw)
-            heads[0] += c.get_total_flops()
-            return out
-        return wrapper
-
-    saved = step_module.run_head, step_module.run_head_patched
-    step_module.run_head, step_module.run_head_patched = map(counted, saved)
-    try:
-        model.train_step(batch, optim_wrapper)
-    finally:
-        step_module.run_head, step_module.run_head_patched = saved
-    print(f'{args.config}: {total / 1e9:.2f} GFLOPs per step; local heads {heads[0] / 1e9:.2f}, '
-          f'the rest (backbone, routing, task head) {(total - heads[0]) / 1e9:.2f}')
+    heads = sum(f for _, f in local_head_flops(optim_wrapper.learner, model, batch))
+    print(f'{args.config}: {total / 1e9:.2f} GFLOPs per step; local heads {heads / 1e9:.2f}, '
+          f'the rest (backbone, routing, task head) {(total - heads) / 1e9:.2f}')
 
 
 if __name__ == '__main__':

@@ -19,13 +19,13 @@ and no strides:
 import copy
 import functools
 import logging
-from typing import Callable, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
-from mmlocal.registry import MODELS
+from mmlocal.registry import DENSE_HEAD_LEVELS, MODELS
 from .local_heads import LocalHead, Preds, ReconstructionMixin
 
 INF = 1e8
@@ -45,20 +45,10 @@ def _zoo(config: str, *keys: str) -> dict:
     return copy.deepcopy(node.to_dict() if hasattr(node, 'to_dict') else node)
 
 
-#: dense head type -> function(stride) giving the head's zoo config for one
-#: level of that stride, its train_cfg, its output names and whether it is
-#: class-agnostic.
-LEVEL_RULES: Dict[str, Callable[[int], dict]] = {}
-
-
-def level_rule(name: str):
-    def register(fn):
-        LEVEL_RULES[name] = fn
-        return fn
-    return register
-
-
-@level_rule('RetinaHead')
+# DENSE_HEAD_LEVELS: dense head type -> function(stride) giving the head's
+# zoo config for one level of that stride, its train_cfg, its output names
+# and whether it is class-agnostic.
+@DENSE_HEAD_LEVELS.register_module(name='RetinaHead')
 def retina_level(stride: int) -> dict:
     cfg = 'mmdet::_base_/models/retinanet_r50_fpn.py'
     head = _zoo(cfg, 'bbox_head')
@@ -67,7 +57,7 @@ def retina_level(stride: int) -> dict:
                 outputs=('cls_score', 'bbox_pred'), agnostic=False)
 
 
-@level_rule('RPNHead')
+@DENSE_HEAD_LEVELS.register_module(name='RPNHead')
 def rpn_level(stride: int) -> dict:
     cfg = 'mmdet::_base_/models/faster-rcnn_r50_fpn.py'
     head = _zoo(cfg, 'rpn_head')
@@ -76,7 +66,7 @@ def rpn_level(stride: int) -> dict:
                 outputs=('cls_score', 'bbox_pred'), agnostic=True)
 
 
-@level_rule('FCOSHead')
+@DENSE_HEAD_LEVELS.register_module(name='FCOSHead')
 def fcos_level(stride: int) -> dict:
     cfg = 'mmdet::fcos/fcos_r50-caffe_fpn_gn-head-center-normbbox-centeronreg-giou_1x_coco.py'
     head = _zoo(cfg, 'bbox_head')
@@ -93,12 +83,13 @@ def build_dense_head(cfg: dict, in_channels: int, num_classes: int,
     from mmdet.registry import MODELS as MMDET_MODELS
     cfg = dict(cfg)
     name = cfg.pop('type', 'RetinaHead')
-    if name not in LEVEL_RULES:
+    if name not in DENSE_HEAD_LEVELS.module_dict:
         raise ValueError(
             f'no single-level rule for dense head {name!r}: choose one of '
-            f'{sorted(LEVEL_RULES)} (register another with det_heads.level_rule), or train '
-            "on image-level multi-hot labels with local.task='detection-multihot'")
-    rule = LEVEL_RULES[name](stride)
+            f'{sorted(DENSE_HEAD_LEVELS.module_dict)} (register another in '
+            'mmlocal.registry.DENSE_HEAD_LEVELS), or train on image-level multi-hot labels '
+            "with local.task='detection-multihot'")
+    rule = DENSE_HEAD_LEVELS.module_dict[name](stride)
     head = rule['head']
     head.update(cfg)
     head.update(type=name, in_channels=in_channels, train_cfg=rule['train_cfg'],
