@@ -32,7 +32,7 @@ from .probe import default_probe_size, probe_blocks
 from .recompute import module_blocks
 from .router import ModuleDone
 from .split import block_paths, resolve_boundaries
-from .step import Backward, LocalStep, install_hooks
+from .step import Backward, LocalStep, StageRange, install_hooks
 from .targets import build_target_adapter
 
 _LEARNERS: 'weakref.WeakKeyDictionary[nn.Module, LocalLearner]' = weakref.WeakKeyDictionary()
@@ -122,7 +122,6 @@ class LocalLearner(nn.Module):
         self._leaps_synced = False  # _sync_leaps has read the ``synced`` buffers
         self.register_load_state_dict_post_hook(_reread_leaps)
         self.current_step: Optional[LocalStep] = None
-        self.step_factory = LocalStep  # the pipeline swaps in its stage's step
         param = next(model.parameters(), None)
         self.to(param.device if param is not None else torch.device('cpu'))
         self._distribute(model)
@@ -182,14 +181,15 @@ class LocalLearner(nn.Module):
 
     # ------------------------------------------------------------------ steps
     @contextlib.contextmanager
-    def armed(self, backward: Backward,
-              on_module_done: Optional[ModuleDone] = None) -> Iterator[LocalStep]:
-        """Arm the hooks for one training forward; yields the step, whose
-        ``finish()`` is called after the task loss's backward."""
+    def armed(self, backward: Backward, on_module_done: Optional[ModuleDone] = None,
+              stage: Optional[StageRange] = None) -> Iterator[LocalStep]:
+        """Arm the hooks for one training forward of the modules in ``stage``
+        (default: all); yields the step, whose ``finish()`` is called after
+        the task loss's backward."""
         if self.training != self.model.training:  # follow Runner's train()/eval()
             self.train(self.model.training)
         self._sync_leaps()
-        step = self.step_factory(self, backward, on_module_done)
+        step = LocalStep(self, backward, on_module_done, stage)
         check = self.isolation if not self.isolation.done else None
         step.isolation = check
         self.current_step = step
@@ -224,10 +224,11 @@ class LocalLearner(nn.Module):
                 h.sync_from([self.model.get_submodule(p) for p in h.sources])
         self._leaps_synced = True
 
-    def update_ema(self) -> None:
+    def update_ema(self, stage: Optional[StageRange] = None) -> None:
         """MLAAN: EMA copies follow their live blocks once per iteration,
-        before the optimizer step (as the authors' code)."""
+        before the optimizer step (as the authors' code); with ``stage``,
+        only the heads of its modules (a pipeline stage's own)."""
         for hp in self.plan.heads:
-            if hp.ema:
+            if hp.ema and (stage is None or hp.module in stage):
                 head = self.head(hp)
                 head.update_ema(self.model.get_submodule(head.sources[0]))

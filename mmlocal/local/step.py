@@ -21,6 +21,7 @@ otherwise, so val/test/predict run the untouched model:
   start of each module applies the final VJPs of the modules closed before.
 """
 import math
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -49,23 +50,61 @@ def as_map(x: torch.Tensor, grid: Optional[Tuple[int, int]], extra: int) -> torc
     raise ValueError(f'mmlocal cannot give a local head a feature of shape {tuple(x.shape)}')
 
 
+@dataclass(frozen=True)
+class StageRange:
+    """The local modules ``first..last`` (inclusive) a step trains.
+
+    The whole model is ``StageRange(0, K - 1)``; a pipeline stage
+    (``engine/pipeline.py``) owns a range of consecutive modules: its input
+    enters at module ``first`` and its output leaves after module ``last``.
+    """
+    first: int
+    last: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.first <= self.last:
+            raise ValueError(f'a stage range needs 0 <= first <= last, got '
+                             f'({self.first}, {self.last})')
+
+    def __contains__(self, module: int) -> bool:
+        return self.first <= module <= self.last
+
+
 class LocalStep:
     """State of one training step: targets, the router, the local losses.
 
-    Created by ``LocalLearner.armed``; ``finish()`` (after the task loss's
-    backward) closes the last window and returns the losses to log.
+    Created by ``LocalLearner.armed``; ``begin(targets)`` (the model's
+    pre-hook, or the pipeline's stage forward) starts it at the stage's first
+    module; ``finish()`` (after the task loss's backward) closes the last
+    window and returns the losses to log.
+
+    Args:
+        stage: the modules this step trains (default: all). A step whose
+            range ends before the last module keeps its last boundary's
+            output, detached, as ``outgoing`` (the next stage's input); the
+            task loss's window is closed only by the step that holds the last
+            module.
     """
 
     def __init__(self, learner, backward: Backward,
-                 on_module_done: Optional[ModuleDone] = None) -> None:
+                 on_module_done: Optional[ModuleDone] = None,
+                 stage: Optional[StageRange] = None) -> None:
         self.learner = learner
         self.plan = learner.plan
+        self.stage = stage or StageRange(0, self.plan.num_modules - 1)
+        if self.stage.last >= self.plan.num_modules:
+            raise ValueError(f'stage range {self.stage} exceeds the plan\'s '
+                             f'{self.plan.num_modules} modules')
+        #: the stage's output (its last boundary's, detached), when it is not the last
+        self.outgoing: Optional[torch.Tensor] = None
         self.backward = backward
         mode = learner.cfg.recompute
         last = self.plan.last_user()
         self.recompute: Optional[ModuleRecompute] = None
         # only modules a later loss reaches keep (or recompute) their graphs
-        blocks = {m: b for m, b in learner.module_blocks.items() if last[m] > m}
+        # (and of this stage after its first: the first's input comes from outside it)
+        blocks = {m: b for m, b in learner.module_blocks.items()
+                  if last[m] > m and self.stage.first < m <= self.stage.last}
         if mode and self.plan.reach_back() > 0 and blocks:
             self.recompute = ModuleRecompute(blocks, strict=mode is True)
         self.router = GradientRouter(self.plan.num_modules, self.plan.reach_back(),
@@ -83,6 +122,12 @@ class LocalStep:
         self.isolation = None
         # detached, on the device: read (and checked) once, after the iteration
         self.log_vars = LocalLosses(check_finite=learner.cfg.check_finite)
+
+    def begin(self, targets) -> None:
+        """A training forward starts with these targets (``LocalTargets``)
+        at the stage's first module."""
+        self.targets = targets
+        self.cur = self.stage.first
 
     @property
     def replaying(self) -> bool:
@@ -114,6 +159,8 @@ class LocalStep:
         nxt = self.router.close(j)
         if self.isolation is not None:
             self.isolation.module_input(j + 1, nxt)
+        if j == self.stage.last:
+            self.outgoing = nxt.detach()
         return nxt
 
     def _head_grad(self, head: nn.Module, h: torch.Tensor, hp) -> Optional[torch.Tensor]:
@@ -155,13 +202,16 @@ class LocalStep:
         left is applied and every graph freed. Returns the local losses,
         unread (see ``loss_log.py``)."""
         last = self.plan.num_modules - 1
-        g = self.router.input_grad(last)
-        if g is not None and self.plan.task_weight_below > 0 and self.plan.task_reach < last:
-            self.router.route(last - 1, g * self.plan.task_weight_below, self.plan.task_reach)
+        if last in self.stage:
+            g = self.router.input_grad(last)
+            if g is not None and self.plan.task_weight_below > 0 \
+                    and self.plan.task_reach < last:
+                self.router.route(last - 1, g * self.plan.task_weight_below,
+                                  self.plan.task_reach)
         self.router.finish()
         if self.recompute is not None and self.recompute.broken:
             self.learner.warn_recompute(self.recompute.broken)
-        self.learner.update_ema()
+        self.learner.update_ema(self.stage)
         self.targets = None
         return self.log_vars
 
@@ -186,8 +236,7 @@ def install_hooks(learner, model: nn.Module, backbone_path: str,
             return None
         inputs = kwargs.get('inputs', args[0] if args else None)
         samples = kwargs.get('data_samples', args[1] if len(args) > 1 else None)
-        step.targets = learner.adapter(inputs, samples, getattr(module, 'data_preprocessor', None))
-        step.cur = 0
+        step.begin(learner.adapter(inputs, samples, getattr(module, 'data_preprocessor', None)))
         return None
 
     def check_complete(module, args, output):

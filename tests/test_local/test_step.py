@@ -105,3 +105,78 @@ def test_losses_are_read_after_the_step():
     assert len(losses) == 2 * len(heads)  # loss_cls and loss_recon of every head
     assert all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in losses.values())
     assert wrapper.pop_local_losses() is None
+
+
+# ------------------------------------------------------------ stage range
+def _graded(module: torch.nn.Module) -> dict:
+    return {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+
+
+@pytest.fixture(scope='module')
+def whole_step():
+    """DGL K=4 on ResNet-20 and a real CIFAR-10 batch: the gradients of one
+    whole step and the input each module received."""
+    from mmlocal.local import LocalLearner
+    from mmlocal.testing import build_classifier, cifar_batch
+    from mmlocal.testing.local import build_local
+    model = build_classifier(depth=20, seed=0)
+    model.train()
+    wrapper = build_local(model, dict(num_modules=4, method=dict(type='DGL'),
+                                      probe_size=(32, 32)))
+    learner = LocalLearner.of(model)
+    data = model.data_preprocessor(cifar_batch(8, seed=3), True)
+    acts = {}  # j -> what module j + 1 received (the boundary's output, detached)
+    handles = [model.get_submodule(b).register_forward_hook(
+        lambda m, a, out, j=j: acts.__setitem__(j, out.detach().clone()))
+        for j, b in enumerate(learner.plan.boundaries)]
+    wrapper.zero_grad()
+    with wrapper.optim_context(model):
+        losses = model(**data, mode='loss')
+    wrapper.backward(model.parse_losses(losses)[0])
+    wrapper.finish_local_step()
+    for h in handles:
+        h.remove()
+    grads = dict(model=_graded(model), heads=_graded(learner))
+    return model, learner, data, acts, grads
+
+
+@pytest.mark.parametrize('first,last', [(0, 1), (1, 2), (2, 3), (1, 1)])
+def test_stage_step_equals_the_whole_steps_modules(whole_step, first, last):
+    """A step given a stage range, run by the pipeline's stage forward on the
+    activation the whole step gave module ``first``, yields exactly the
+    whole step's gradients for the stage's modules and heads and none
+    elsewhere; a stage before the last hands on module ``last``'s output."""
+    from mmlocal.engine.pipeline_layout import tensor_owners
+    from mmlocal.engine.pipeline_stage import StageForward
+    from mmlocal.local.split import block_paths
+    from mmlocal.local.step import StageRange
+    model, learner, data, acts, want = whole_step
+    stage = StageRange(first, last)
+    blocks = block_paths(model)
+    run = StageForward(model, 'backbone', blocks, learner.plan.boundaries, stage)
+    model.zero_grad()
+    learner.zero_grad()
+    with learner.armed(backward=lambda loss: loss.backward(), stage=stage) as step:
+        losses = run(data, step, learner.adapter, acts.get(first - 1))
+    if losses is not None:
+        model.parse_losses(losses)[0].backward()
+    step.finish()
+    owners = tensor_owners(model, learner, learner.plan, blocks,
+                           [int(m in stage) for m in range(learner.num_modules)])
+    for part, module, owner in (('model', model, owners[0]), ('heads', learner, owners[1])):
+        got = _graded(module)
+        own = sorted(n for n, _ in module.named_parameters() if owner[n] == 1)
+        assert sorted(got) == own, f'{part}: gradients outside the stage {stage}'
+        for n in own:
+            assert torch.equal(got[n], want[part][n]), f'{part}.{n} differs from the whole step'
+    if last < learner.num_modules - 1:
+        assert losses is None and torch.equal(step.outgoing, acts[last])
+    else:
+        assert step.outgoing is None
+
+
+def test_stage_range_is_checked():
+    from mmlocal.local.step import StageRange
+    assert 2 in StageRange(1, 2) and 0 not in StageRange(1, 2)
+    with pytest.raises(ValueError, match='first <= last'):
+        StageRange(2, 1)
