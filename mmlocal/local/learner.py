@@ -13,8 +13,9 @@ toolbox's) and offers one per-step interface to the optim wrapper::
 """
 import contextlib
 import logging
+import types
 import weakref
-from typing import Iterator, List, Optional, Union
+from typing import Dict, Iterator, List, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -32,7 +33,8 @@ from .probe import default_probe_size, probe_blocks
 from .recompute import module_blocks
 from .router import ModuleDone
 from .split import block_paths, resolve_boundaries
-from .step import Backward, LocalStep, StageRange, install_hooks
+from .step import (Backward, LocalStep, StageRange, StepContext, StepSlot, TokenGrid,
+                   install_hooks)
 from .targets import build_target_adapter
 
 _LEARNERS: 'weakref.WeakKeyDictionary[nn.Module, LocalLearner]' = weakref.WeakKeyDictionary()
@@ -121,11 +123,13 @@ class LocalLearner(nn.Module):
         self._recompute_warned = False
         self._leaps_synced = False  # _sync_leaps has read the ``synced`` buffers
         self.register_load_state_dict_post_hook(_reread_leaps)
-        self.current_step: Optional[LocalStep] = None
+        self.slot = StepSlot()  # the armed step, which the hooks act for
+        self._contexts: Dict[StageRange, StepContext] = {}  # built at the first step
         param = next(model.parameters(), None)
         self.to(param.device if param is not None else torch.device('cpu'))
         self._distribute(model)
-        self._handles = install_hooks(self, model, cfg.backbone, paths)
+        self._handles = install_hooks(self.slot, self.plan.boundaries, model, cfg.backbone,
+                                      paths)
         self._handles.append(model._register_load_state_dict_pre_hook(_legacy_loader(self)))
         _LEARNERS[model] = self
         print_log(self.plan.format(), logger='current')
@@ -189,15 +193,43 @@ class LocalLearner(nn.Module):
         if self.training != self.model.training:  # follow Runner's train()/eval()
             self.train(self.model.training)
         self._sync_leaps()
-        step = LocalStep(self, backward, on_module_done, stage)
+        step = LocalStep(self.context(stage), backward, on_module_done)
         check = self.isolation if not self.isolation.done else None
         step.isolation = check
-        self.current_step = step
+        self.slot.step = step
         try:
             with check.recording(self.model) if check is not None else contextlib.nullcontext():
                 yield step
         finally:
-            self.current_step = None
+            self.slot.step = None
+
+    @property
+    def current_step(self) -> Optional[LocalStep]:
+        """The armed step (None outside ``armed``)."""
+        return self.slot.step
+
+    def context(self, stage: Optional[StageRange] = None) -> StepContext:
+        """What a step of the modules in ``stage`` (default: all) is given;
+        built once per stage, at the first step (after the engine has
+        converted the heads to SyncBN where it does)."""
+        stage = stage or StageRange(0, self.plan.num_modules - 1)
+        if stage not in self._contexts:
+            probe = self.probe
+            self._contexts[stage] = StepContext(
+                plan=self.plan,
+                heads=types.MappingProxyType({hp.key: self.head(hp) for hp in self.plan.heads}),
+                grid=TokenGrid(probe.grid, probe.size, probe.extra_tokens),
+                adapter=self.adapter, recompute=self.cfg.recompute,
+                recompute_blocks=types.MappingProxyType(self.module_blocks), stage=stage,
+                check_finite=self.cfg.check_finite,
+                pff_mode=self.cfg.pff.mode if self.cfg.pff is not None else 'sequential',
+                on_finish=self._after_step)
+        return self._contexts[stage]
+
+    def _after_step(self, step: LocalStep) -> None:
+        if step.recompute is not None and step.recompute.broken:
+            self.warn_recompute(step.recompute.broken)
+        self.update_ema(step.stage)
 
     def warn_recompute(self, broken: dict) -> None:
         """``recompute='auto'``: say once which modules keep their graphs."""
