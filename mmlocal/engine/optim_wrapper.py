@@ -40,6 +40,7 @@ from mmlocal.analysis import resolve_measured_split
 from mmlocal.local.loss_log import LocalLosses
 from mmlocal.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 from mmlocal.utils.mmengine_adapter import count_iteration
+from .distributed_heads import distribute_heads
 from .grad_sync import GradientSynchronizer
 from .local_clip import ModuleGradClip, pop_clip_scope
 
@@ -292,6 +293,7 @@ class LocalLearningOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         # split='memory' / memory_budget: measured here, explicit boundaries for the learner
         local = resolve_measured_split(base, self.local_cfg, self.optimizer_cfg)
         learner = LocalLearner(base, local)
+        distribute_heads(learner, base)  # built after DDP wrapping: rank 0's heads everywhere
         wrapper = super().__call__(_ModelAndHeads(base, learner))
         pipeline = None
         if learner.cfg.pipeline is not None:

@@ -19,7 +19,6 @@ from typing import Dict, Iterator, List, Optional, Union
 
 import torch
 import torch.nn as nn
-from mmengine.dist import broadcast, get_world_size, is_distributed
 from mmengine.logging import print_log
 
 from mmlocal.models.heads.leap_head import LeapAugmentedHead
@@ -127,7 +126,6 @@ class LocalLearner(nn.Module):
         self._contexts: Dict[StageRange, StepContext] = {}  # built at the first step
         param = next(model.parameters(), None)
         self.to(param.device if param is not None else torch.device('cpu'))
-        self._distribute(model)
         self._handles = install_hooks(self.slot, self.plan.boundaries, model, cfg.backbone,
                                       paths)
         self._handles.append(model._register_load_state_dict_pre_hook(_legacy_loader(self)))
@@ -159,18 +157,6 @@ class LocalLearner(nn.Module):
     def head(self, hp: HeadPlan) -> nn.Module:
         heads = self.heads if hp.kind == 'independent' else self.cascade_heads
         return heads[f'm{hp.module + 1}']
-
-    def _distribute(self, model: nn.Module) -> None:
-        """Heads are built after DDP wrapping: same initial weights on every
-        rank, and SyncBN where the model uses it (torch SyncBN needs CUDA)."""
-        if not (is_distributed() and get_world_size() > 1):
-            return
-        uses_sync_bn = any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
-        if uses_sync_bn and next(self.parameters(), torch.empty(0)).is_cuda:
-            for name, child in list(self.named_children()):
-                setattr(self, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
-        for t in list(self.parameters()) + list(self.buffers()):
-            broadcast(t.data, src=0)
 
     def remove(self) -> None:
         """Uninstall the hooks (the heads stay)."""
