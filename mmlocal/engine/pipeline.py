@@ -23,9 +23,10 @@ entered the pipeline, so schedules follow the batch index, not the tick.
 The parts, one file each: which stage runs which modules and owns which
 tensors (``pipeline_layout.py``); the stage's forward, which runs only its
 own blocks inside the model's unmodified forward (``pipeline_stage.py``);
-the messages between stages (``pipeline_transport.py``); this file's
-``Pipeline``: the ticks, the batches' optimizer hyper-parameters, draining
-and gathering. ``MMPipelineParallel`` (``pipeline_wrapper.py``) is the model
+the messages between stages (``pipeline_transport.py``); what a rank keeps
+of other stages and gathers back from them (``pipeline_state.py``); this
+file's ``Pipeline``: the ticks, the batches' optimizer hyper-parameters,
+draining. ``MMPipelineParallel`` (``pipeline_wrapper.py``) is the model
 wrapper whose ``train_step`` is a tick; ``PipelineHook``
 (``pipeline_hook.py``) drains and gathers before validation, checkpoints
 and the end of training; ``PipelineSampler`` (``pipeline_sampler.py``)
@@ -36,7 +37,7 @@ range (``StageRange``): the optim wrapper, bound to the pipeline, arms the
 learner with it.
 """
 import contextlib
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional
 
 import torch
 import torch.distributed as torch_dist
@@ -51,7 +52,8 @@ from mmlocal.utils.mmengine_adapter import accumulative_counts
 from .pipeline_layout import (assign_stages, check_stage_leaps, check_stage_windows,
                               tensor_owners)
 from .pipeline_stage import StageForward, StageSync
-from .pipeline_transport import StageTransport, to_cpu, to_device
+from .pipeline_state import StageState
+from .pipeline_transport import StageTransport
 
 
 class Pipeline:
@@ -103,29 +105,28 @@ class Pipeline:
             group=torch_dist.new_group(list(range(world))) if world > 1 else None,
             comm_device=(torch.device('cuda', torch.cuda.current_device())
                          if backend == 'nccl' else torch.device('cpu')))
-        #: what the optim wrapper needs of the stage: its modules, replicas and parameters
-        self.sync = StageSync(self.modules, group, tuple(self.own_params()))
         self.run_stage = StageForward(model, learner.cfg.backbone, self.blocks,
                                     plan.boundaries, self.modules)
         self.tick = 0      # ticks since the last flush
         self.taken = 0     # batches stage 0 took since the last flush
         self.hparams: Dict[int, List[dict]] = {}  # batch -> optimizer hyper-parameters
-        self._trim = True  # a resumed optimizer holds every stage's state: keep this stage's
-        self.release_params = cfg.release_params
-        self._released: Dict[int, Tuple[nn.Parameter, torch.Size]] = {}
+        self.state = StageState(model, learner, optim_wrapper, self.stage, self.stages,
+                                self.replicas, self.blocks, self.model_owner, self.head_owner,
+                                release_params=cfg.release_params)
         print_log('pipeline: ' + ', '.join(
             f'stage {s}: m{a + 1}..m{b + 1}' for s, (a, b) in enumerate(self.ranges)) +
             f' ({self.replicas} replica(s) per stage); this rank: stage {self.stage}',
             logger='current')
+        #: what the optim wrapper needs of the stage: its modules, replicas and parameters
+        self.sync = StageSync(self.modules, group, tuple(self.state.own_params()))
 
     def _stage_of(self, module: int) -> int:
         return next(s for s, (a, b) in enumerate(self.ranges) if a <= module <= b)
 
-    def own_params(self) -> List[nn.Parameter]:
-        own = [p for n, p in self.model.named_parameters() if self.model_owner[n] == self.stage]
-        own += [p for n, p in self.learner.named_parameters()
-                if self.head_owner[n] == self.stage]
-        return own
+    def gather(self, optimizer_state: bool = True) -> None:
+        """Every rank takes every stage's tensors (and optimizer state):
+        ``StageState.gather``. Call after ``flush``."""
+        self.state.gather(optimizer_state)
 
     # ---------------------------------------------------------------- tick
     def _record_hparams(self, batch: int) -> None:
@@ -149,10 +150,7 @@ class Pipeline:
     def step(self, data: Optional[dict], optim_wrapper) -> Dict[str, torch.Tensor]:
         """One tick: ``data`` enters stage 0 (None while draining); this
         rank's stage processes its batch, if it has one."""
-        if self._trim:
-            self._trim_optimizer_state()
-            if self.release_params:
-                self._release()
+        self.state.keep_own()
         t = self.tick
         if data is not None:
             self._record_hparams(t)
@@ -171,7 +169,7 @@ class Pipeline:
                 if self.stage == 0:
                     data = model.data_preprocessor(data, True)
                 step = optim_wrapper.local_step
-                losses = self.run_stage(data, step, self.learner.adapter, act)
+                losses = self.run_stage(data, step, act)
                 outgoing = step.outgoing
             if not self.is_last:
                 self.transport.send(data, outgoing)
@@ -190,83 +188,3 @@ class Pipeline:
         self.transport.wait()
         self.tick = self.taken = 0
         self.hparams.clear()
-
-    def _owned_tensors(self) -> List[Tuple[int, torch.Tensor]]:
-        items = [(self.model_owner[n], t) for n, t in
-                 list(self.model.named_parameters()) + list(self.model.named_buffers())]
-        items += [(self.head_owner[n], t) for n, t in
-                  list(self.learner.named_parameters()) + list(self.learner.named_buffers())]
-        return items
-
-    def gather(self, optimizer_state: bool = True) -> None:
-        """Every rank takes every stage's parameters and buffers (model and
-        heads) from the stage's first replica; with ``optimizer_state`` also
-        their optimizer state (for a checkpoint: only rank 0 writes it). Call
-        after ``flush``."""
-        if get_world_size() == 1:
-            return
-        self._materialize()
-        items = self._owned_tensors()
-        with torch.no_grad():
-            for s in range(self.stages):
-                src = s * self.replicas
-                tensors = [t for owner, t in items if owner == s]
-                for dtype in sorted({t.dtype for t in tensors}, key=str):  # same order on all ranks
-                    same = [t for t in tensors if t.dtype == dtype]
-                    flat = torch.cat([t.detach().reshape(-1) for t in same])
-                    torch_dist.broadcast(flat, src)
-                    offset = 0
-                    for t in same:
-                        t.copy_(flat[offset:offset + t.numel()].view_as(t))
-                        offset += t.numel()
-        if optimizer_state:
-            self._gather_optimizer_state()
-
-    def _gather_optimizer_state(self) -> None:
-        optimizer = self.optim_wrapper.optimizer
-        params = [p for g in optimizer.param_groups for p in g['params']]
-        own = {id(p) for p in self.own_params()}
-        mine = {i: to_cpu(optimizer.state[p]) for i, p in enumerate(params)
-                if id(p) in own and p in optimizer.state}
-        for s in range(self.stages):
-            box = [mine if s == self.stage else None]
-            torch_dist.broadcast_object_list(box, src=s * self.replicas)
-            if s != self.stage:
-                for i, state in box[0].items():
-                    optimizer.state[params[i]] = to_device(state, params[i].device)
-        self._trim = True  # dropped again at the next tick: a rank keeps its own stage's
-
-    def _unused_params(self) -> List[nn.Parameter]:
-        """Parameters of other stages that this rank never runs: blocks and
-        heads of other stages, and (on a non-last stage) what follows its
-        last block. Parameters of earlier stages outside the blocks (a stem, a
-        position embedding) still run before the pass-throughs: kept."""
-        blocks = tuple(b + '.' for b in self.blocks)
-        unused = []
-        for n, p in self.model.named_parameters():
-            owner = self.model_owner[n]
-            if owner != self.stage and (n.startswith(blocks) or owner > self.stage):
-                unused.append(p)
-        unused += [p for n, p in self.learner.named_parameters()
-                   if self.head_owner[n] != self.stage]
-        return unused
-
-    def _release(self) -> None:
-        """Free the storage of parameters this stage never uses (restored,
-        with the owners' values, by ``gather``)."""
-        for p in self._unused_params():
-            if id(p) not in self._released:
-                self._released[id(p)] = (p, p.shape)
-                p.data = torch.empty(0, dtype=p.dtype, device=p.device)
-
-    def _materialize(self) -> None:
-        for p, shape in self._released.values():
-            p.data = torch.empty(shape, dtype=p.dtype, device=p.device)
-        self._released.clear()
-
-    def _trim_optimizer_state(self) -> None:
-        optimizer = self.optim_wrapper.optimizer
-        own = {id(p) for p in self.own_params()}
-        for p in [p for p in optimizer.state if id(p) not in own]:
-            del optimizer.state[p]
-        self._trim = False

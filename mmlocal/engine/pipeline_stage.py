@@ -131,7 +131,7 @@ class StageForward:
                 {p[len(prefix):]: m for p, m in replace.items()})
         self.model = model
 
-    def __call__(self, data: dict, step: LocalStep, adapter,
+    def __call__(self, data: dict, step: LocalStep,
                  received: Optional[torch.Tensor]) -> Optional[dict]:
         """The stage's forward on preprocessed ``data``: the task's losses
         on the last stage, else None (the stage's output is
@@ -144,7 +144,8 @@ class StageForward:
             if self.is_last:
                 return self.view(**data, mode='loss')
             inputs, samples = data['inputs'], data.get('data_samples')
-            step.begin(adapter(inputs, samples, getattr(self.model, 'data_preprocessor', None)))
+            step.begin(step.context.adapter(inputs, samples,
+                                            getattr(self.model, 'data_preprocessor', None)))
             self.view(inputs)
         if step.outgoing is None:
             raise RuntimeError(f'local boundary of module m{self.stage.last + 1} did not run in '

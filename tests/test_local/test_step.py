@@ -185,7 +185,7 @@ def test_stage_step_equals_the_whole_steps_modules(whole_step, first, last):
     model.zero_grad()
     learner.zero_grad()
     with learner.armed(backward=lambda loss: loss.backward(), stage=stage) as step:
-        losses = run(data, step, learner.adapter, acts.get(first - 1))
+        losses = run(data, step, acts.get(first - 1))
     if losses is not None:
         model.parse_losses(losses)[0].backward()
     step.finish()
