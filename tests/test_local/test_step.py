@@ -210,3 +210,19 @@ def test_stage_range_is_checked():
     assert 2 in StageRange(1, 2) and 0 not in StageRange(1, 2)
     with pytest.raises(ValueError, match='first <= last'):
         StageRange(2, 1)
+
+
+def test_step_context_is_frozen_and_built_once_per_stage(whole_step):
+    """The step reads only its context: fixed, one per stage range."""
+    import dataclasses
+    from mmlocal.local.step import StageRange
+    _, learner, _, _, _ = whole_step
+    whole = learner.context()
+    assert whole is learner.context(StageRange(0, learner.num_modules - 1))
+    assert learner.context(StageRange(1, 1)).stage == StageRange(1, 1)
+    assert set(whole.heads) == {hp.key for hp in learner.plan.heads}
+    assert all(whole.heads[hp.key] is learner.head(hp) for hp in learner.plan.heads)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        whole.plan = None
+    with pytest.raises(TypeError):
+        whole.heads['m1'] = None
