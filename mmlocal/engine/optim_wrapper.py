@@ -28,7 +28,7 @@ saved and resumed by mmengine). The constructor picks one from the standard
 import contextlib
 import inspect
 from collections.abc import Mapping
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
 import torch
 from mmengine.dist import get_world_size
@@ -40,8 +40,12 @@ from mmlocal.analysis import resolve_measured_split
 from mmlocal.local.loss_log import LocalLosses
 from mmlocal.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 from mmlocal.utils.mmengine_adapter import count_iteration
+from .distributed_heads import distribute_heads
 from .grad_sync import GradientSynchronizer
 from .local_clip import ModuleGradClip, pop_clip_scope
+
+if TYPE_CHECKING:
+    from .pipeline_stage import StageSync
 
 
 class LocalLearningMixin:
@@ -63,16 +67,33 @@ class LocalLearningMixin:
         # iteration (defer_local_losses); without it update_params reads them at once
         self._defer_losses = False
         self._unread = None
-        # set by the pipeline: a stage averages its own parameters over its replicas only
-        self.sync_group = None
-        self.sync_params: Optional[list] = None
+        # a pipeline stage (``bind``): its steps train its modules, and it averages its
+        # own parameters over its replicas only
+        self.pipeline = None
+        self._stage: Optional['StageSync'] = None
         # clip_grad.scope: 'module' clips each local module by its own norm (local_clip.py)
         self.clip_scope = pop_clip_scope(self.clip_grad_kwargs, getattr(self, 'grad_name', ''))
         self.module_clip = ModuleGradClip(**self.clip_grad_kwargs) \
             if self.clip_grad_kwargs and self.clip_scope == 'module' else None
 
-    def bind(self, learner) -> None:
+    def bind(self, learner, pipeline=None) -> None:
+        """The learner this wrapper steps, and the pipeline stage
+        (``engine/pipeline.py``) of this rank when ``local.pipeline`` is set."""
         self.learner = learner
+        self.pipeline = pipeline
+        self._stage = pipeline.sync if pipeline is not None else None
+        if pipeline is not None:
+            self.overlap_grad_sync = False  # a stage's gradients are all final together
+
+    @property
+    def local_step(self):
+        """The ``LocalStep`` armed by ``optim_context`` (None outside it)."""
+        return self._step
+
+    @property
+    def sync_group(self):
+        """The process group gradients are averaged over (None: all ranks)."""
+        return self._stage.group if self._stage is not None else None
 
     # ----------------------------------------------------------- context
     @contextlib.contextmanager
@@ -87,8 +108,9 @@ class LocalLearningMixin:
                 on_done = sync.module_done if self.overlap_grad_sync else None
             stack.enter_context(super().optim_context(model))  # autocast under AMP
             if self.learner is not None:
-                self._step = stack.enter_context(
-                    self.learner.armed(backward=self.local_backward, on_module_done=on_done))
+                self._step = stack.enter_context(self.learner.armed(
+                    backward=self.local_backward, on_module_done=on_done,
+                    stage=self._stage.modules if self._stage is not None else None))
             yield
 
     # ---------------------------------------------------------- backward
@@ -161,8 +183,8 @@ class LocalLearningMixin:
     def _get_synchronizer(self) -> GradientSynchronizer:
         if self.synchronizer is None:
             params = [p for g in self.optimizer.param_groups for p in g['params']]
-            if self.sync_params is not None:
-                own = {id(p) for p in self.sync_params}
+            if self._stage is not None:
+                own = {id(p) for p in self._stage.params}
                 params = [p for p in params if id(p) in own]
             self.synchronizer = GradientSynchronizer(params, self.bucket_bytes,
                                                      overlap=self.overlap_grad_sync,
@@ -271,11 +293,13 @@ class LocalLearningOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         # split='memory' / memory_budget: measured here, explicit boundaries for the learner
         local = resolve_measured_split(base, self.local_cfg, self.optimizer_cfg)
         learner = LocalLearner(base, local)
+        distribute_heads(learner, base)  # built after DDP wrapping: rank 0's heads everywhere
         wrapper = super().__call__(_ModelAndHeads(base, learner))
-        wrapper.bind(learner)
+        pipeline = None
         if learner.cfg.pipeline is not None:
-            from .pipeline import attach_pipeline
-            attach_pipeline(model, learner, wrapper)
+            from .pipeline_wrapper import build_pipeline
+            pipeline = build_pipeline(model, learner, wrapper)
+        wrapper.bind(learner, pipeline)
         return wrapper
 
 

@@ -46,7 +46,7 @@ class PipelineHook(Hook):
                 f'stages={pipe.stages}, shuffle=True)')
 
     def _pipeline(self, runner) -> Optional[Pipeline]:
-        return getattr(runner.model, 'pipeline', None)
+        return getattr(runner.optim_wrapper, 'pipeline', None)
 
     def _sync(self, runner) -> None:
         pipe = self._pipeline(runner)
@@ -75,7 +75,7 @@ class PipelineHook(Hook):
 
     @staticmethod
     def _gather_logs(runner, outputs: dict) -> None:
-        pipe = runner.model.pipeline
+        pipe = runner.optim_wrapper.pipeline
         hub = MessageHub.get_current_instance()
         mine = {}
         if pipe.stage > 0 and pipe.rank_in_stage == 0:

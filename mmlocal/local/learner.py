@@ -13,12 +13,12 @@ toolbox's) and offers one per-step interface to the optim wrapper::
 """
 import contextlib
 import logging
+import types
 import weakref
-from typing import Iterator, List, Optional, Union
+from typing import Dict, Iterator, List, Optional, Union
 
 import torch
 import torch.nn as nn
-from mmengine.dist import broadcast, get_world_size, is_distributed
 from mmengine.logging import print_log
 
 from mmlocal.models.heads.leap_head import LeapAugmentedHead
@@ -32,7 +32,8 @@ from .probe import default_probe_size, probe_blocks
 from .recompute import module_blocks
 from .router import ModuleDone
 from .split import block_paths, resolve_boundaries
-from .step import Backward, LocalStep, install_hooks
+from .step import (Backward, LocalStep, StageRange, StepContext, StepSlot, TokenGrid,
+                   install_hooks)
 from .targets import build_target_adapter
 
 _LEARNERS: 'weakref.WeakKeyDictionary[nn.Module, LocalLearner]' = weakref.WeakKeyDictionary()
@@ -108,12 +109,12 @@ class LocalLearner(nn.Module):
         self._recompute_warned = False
         self._leaps_synced = False  # _sync_leaps has read the ``synced`` buffers
         self.register_load_state_dict_post_hook(_reread_leaps)
-        self.current_step: Optional[LocalStep] = None
-        self.step_factory = LocalStep  # the pipeline swaps in its stage's step
+        self.slot = StepSlot()  # the armed step, which the hooks act for
+        self._contexts: Dict[StageRange, StepContext] = {}  # built at the first step
         param = next(model.parameters(), None)
         self.to(param.device if param is not None else torch.device('cpu'))
-        self._distribute(model)
-        self._handles = install_hooks(self, model, cfg.backbone, paths)
+        self._handles = install_hooks(self.slot, self.plan.boundaries, model, cfg.backbone,
+                                      paths)
         self._handles.append(model._register_load_state_dict_pre_hook(_legacy_loader(self)))
         _LEARNERS[model] = self
         print_log(self.plan.format(), logger='current')
@@ -144,18 +145,6 @@ class LocalLearner(nn.Module):
         heads = self.heads if hp.kind == 'independent' else self.cascade_heads
         return heads[f'm{hp.module + 1}']
 
-    def _distribute(self, model: nn.Module) -> None:
-        """Heads are built after DDP wrapping: same initial weights on every
-        rank, and SyncBN where the model uses it (torch SyncBN needs CUDA)."""
-        if not (is_distributed() and get_world_size() > 1):
-            return
-        uses_sync_bn = any(isinstance(m, nn.SyncBatchNorm) for m in model.modules())
-        if uses_sync_bn and next(self.parameters(), torch.empty(0)).is_cuda:
-            for name, child in list(self.named_children()):
-                setattr(self, name, nn.SyncBatchNorm.convert_sync_batchnorm(child))
-        for t in list(self.parameters()) + list(self.buffers()):
-            broadcast(t.data, src=0)
-
     def remove(self) -> None:
         """Uninstall the hooks (the heads stay)."""
         for h in self._handles:
@@ -169,22 +158,50 @@ class LocalLearner(nn.Module):
 
     # ------------------------------------------------------------------ steps
     @contextlib.contextmanager
-    def armed(self, backward: Backward,
-              on_module_done: Optional[ModuleDone] = None) -> Iterator[LocalStep]:
-        """Arm the hooks for one training forward; yields the step, whose
-        ``finish()`` is called after the task loss's backward."""
+    def armed(self, backward: Backward, on_module_done: Optional[ModuleDone] = None,
+              stage: Optional[StageRange] = None) -> Iterator[LocalStep]:
+        """Arm the hooks for one training forward of the modules in ``stage``
+        (default: all); yields the step, whose ``finish()`` is called after
+        the task loss's backward."""
         if self.training != self.model.training:  # follow Runner's train()/eval()
             self.train(self.model.training)
         self._sync_leaps()
-        step = self.step_factory(self, backward, on_module_done)
+        step = LocalStep(self.context(stage), backward, on_module_done)
         check = self.isolation if not self.isolation.done else None
         step.isolation = check
-        self.current_step = step
+        self.slot.step = step
         try:
             with check.recording(self.model) if check is not None else contextlib.nullcontext():
                 yield step
         finally:
-            self.current_step = None
+            self.slot.step = None
+
+    @property
+    def current_step(self) -> Optional[LocalStep]:
+        """The armed step (None outside ``armed``)."""
+        return self.slot.step
+
+    def context(self, stage: Optional[StageRange] = None) -> StepContext:
+        """What a step of the modules in ``stage`` (default: all) is given;
+        built once per stage, at the first step (after the engine has
+        converted the heads to SyncBN where it does)."""
+        stage = stage or StageRange(0, self.plan.num_modules - 1)
+        if stage not in self._contexts:
+            probe = self.probe
+            self._contexts[stage] = StepContext(
+                plan=self.plan,
+                heads=types.MappingProxyType({hp.key: self.head(hp) for hp in self.plan.heads}),
+                grid=TokenGrid(probe.grid, probe.size, probe.extra_tokens),
+                adapter=self.adapter, recompute=self.cfg.recompute,
+                recompute_blocks=types.MappingProxyType(self.module_blocks), stage=stage,
+                check_finite=self.cfg.check_finite,
+                on_finish=self._after_step)
+        return self._contexts[stage]
+
+    def _after_step(self, step: LocalStep) -> None:
+        if step.recompute is not None and step.recompute.broken:
+            self.warn_recompute(step.recompute.broken)
+        self.update_ema(step.stage)
 
     def warn_recompute(self, broken: dict) -> None:
         """``recompute='auto'``: say once which modules keep their graphs."""
@@ -211,10 +228,11 @@ class LocalLearner(nn.Module):
                 h.sync_from([self.model.get_submodule(p) for p in h.sources])
         self._leaps_synced = True
 
-    def update_ema(self) -> None:
+    def update_ema(self, stage: Optional[StageRange] = None) -> None:
         """MLAAN: EMA copies follow their live blocks once per iteration,
-        before the optimizer step (as the authors' code)."""
+        before the optimizer step (as the authors' code); with ``stage``,
+        only the heads of its modules (a pipeline stage's own)."""
         for hp in self.plan.heads:
-            if hp.ema:
+            if hp.ema and (stage is None or hp.module in stage):
                 head = self.head(hp)
                 head.update_ema(self.model.get_submodule(head.sources[0]))

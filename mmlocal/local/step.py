@@ -21,7 +21,8 @@ otherwise, so val/test/predict run the untouched model:
   start of each module applies the final VJPs of the modules closed before.
 """
 import math
-from typing import Callable, Dict, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -31,7 +32,8 @@ from .head_runner import run_planned_head
 from .loss_log import LocalLosses
 from .isolation import TOO_FAR, finished_module
 from .probe import hw_argument
-from .recompute import ModuleRecompute
+from .plan import LocalPlan
+from .recompute import Blocks, ModuleRecompute
 from .router import GradientRouter, ModuleDone
 
 Backward = Callable[[torch.Tensor], None]
@@ -49,23 +51,104 @@ def as_map(x: torch.Tensor, grid: Optional[Tuple[int, int]], extra: int) -> torc
     raise ValueError(f'mmlocal cannot give a local head a feature of shape {tuple(x.shape)}')
 
 
+@dataclass(frozen=True)
+class StageRange:
+    """The local modules ``first..last`` (inclusive) a step trains.
+
+    The whole model is ``StageRange(0, K - 1)``; a pipeline stage
+    (``engine/pipeline.py``) owns a range of consecutive modules: its input
+    enters at module ``first`` and its output leaves after module ``last``.
+    """
+    first: int
+    last: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.first <= self.last:
+            raise ValueError(f'a stage range needs 0 <= first <= last, got '
+                             f'({self.first}, {self.last})')
+
+    def __contains__(self, module: int) -> bool:
+        return self.first <= module <= self.last
+
+
+@dataclass(frozen=True)
+class TokenGrid:
+    """How token features map to their patch grid: the probe's patch grid
+    at the probe's input size, and the class/distillation tokens before the
+    patch tokens (``probe.py``)."""
+    grid: Optional[Tuple[int, int]]
+    size: Tuple[int, int]
+    extra_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Everything a step is given, fixed for the learner's life.
+
+    Args:
+        plan: the plan (heads, windows, task-loss reach).
+        heads: the head of each ``HeadPlan``, by its ``key``.
+        grid: the token grid of ViT-like backbones.
+        adapter: the target adapter, ``(inputs, data_samples, preprocessor)
+            -> LocalTargets``.
+        recompute: ``local.recompute`` (True, False or 'auto').
+        recompute_blocks: the blocks of each module that may be recomputed.
+        stage: the modules the step trains.
+        check_finite: ``local.check_finite`` (``loss_log.py``).
+        on_finish: what the owner does after each step (MLAAN EMA updates of
+            the stage's heads, a warning about modules that kept graphs).
+    """
+    plan: LocalPlan
+    heads: Mapping[str, nn.Module]
+    grid: TokenGrid
+    adapter: Callable
+    recompute: Union[bool, str]
+    recompute_blocks: Mapping[int, Blocks]
+    stage: StageRange
+    check_finite: bool
+    on_finish: Callable[['LocalStep'], None]
+
+
+class StepSlot:
+    """The step the model's hooks act for: set while a step is armed
+    (``LocalLearner.armed``), None otherwise (the hooks pass through)."""
+
+    def __init__(self) -> None:
+        self.step: Optional['LocalStep'] = None
+
+
 class LocalStep:
     """State of one training step: targets, the router, the local losses.
 
-    Created by ``LocalLearner.armed``; ``finish()`` (after the task loss's
-    backward) closes the last window and returns the losses to log.
+    Created by ``LocalLearner.armed`` from a ``StepContext``; ``begin(targets)`` (the model's
+    pre-hook, or the pipeline's stage forward) starts it at the stage's first
+    module; ``finish()`` (after the task loss's backward) closes the last
+    window and returns the losses to log.
+
+    A step whose stage range (``context.stage``) ends before the last module
+    keeps its last boundary's output, detached, as ``outgoing`` (the next
+    stage's input); the task loss's window is closed only by the step that
+    holds the last module.
     """
 
-    def __init__(self, learner, backward: Backward,
+    def __init__(self, context: StepContext, backward: Backward,
                  on_module_done: Optional[ModuleDone] = None) -> None:
-        self.learner = learner
-        self.plan = learner.plan
+        self.context = context
+        self.plan = context.plan
+        self.stage = context.stage
+        if self.stage.last >= self.plan.num_modules:
+            raise ValueError(f'stage range {self.stage} exceeds the plan\'s '
+                             f'{self.plan.num_modules} modules')
+        #: the stage's output (its last boundary's, detached), when it is not the last
+        self.outgoing: Optional[torch.Tensor] = None
         self.backward = backward
-        mode = learner.cfg.recompute
+        mode = context.recompute
         last = self.plan.last_user()
         self.recompute: Optional[ModuleRecompute] = None
         # only modules a later loss reaches keep (or recompute) their graphs
-        blocks = {m: b for m, b in learner.module_blocks.items() if last[m] > m}
+        # (and of this stage after its first: the first's input comes from outside it)
+        blocks = {m: b for m, b in context.recompute_blocks.items()
+                  if last[m] > m and self.stage.first < m <= self.stage.last}
         if mode and self.plan.reach_back() > 0 and blocks:
             self.recompute = ModuleRecompute(blocks, strict=mode is True)
         self.router = GradientRouter(self.plan.num_modules, self.plan.reach_back(),
@@ -82,7 +165,13 @@ class LocalStep:
         #: the first step's isolation check (``isolation.py``), set by the learner
         self.isolation = None
         # detached, on the device: read (and checked) once, after the iteration
-        self.log_vars = LocalLosses(check_finite=learner.cfg.check_finite)
+        self.log_vars = LocalLosses(check_finite=context.check_finite)
+
+    def begin(self, targets) -> None:
+        """A training forward starts with these targets (``LocalTargets``)
+        at the stage's first module."""
+        self.targets = targets
+        self.cur = self.stage.first
 
     @property
     def replaying(self) -> bool:
@@ -108,18 +197,20 @@ class LocalStep:
         # gradients that pass on first: the input-only VJP through module j then
         # runs before the gradients that stop at j exist
         for hp in sorted(self.plan.at(j), key=lambda hp: hp.reach):
-            g = self._head_grad(self.learner.head(hp), h, hp)
+            g = self._head_grad(self.context.heads[hp.key], h, hp)
             self.router.route(j, g, hp.reach)
         self.cur = j + 1
         nxt = self.router.close(j)
         if self.isolation is not None:
             self.isolation.module_input(j + 1, nxt)
+        if j == self.stage.last:
+            self.outgoing = nxt.detach()
         return nxt
 
     def _head_grad(self, head: nn.Module, h: torch.Tensor, hp) -> Optional[torch.Tensor]:
         """Run one head on a detached leaf copy of ``h``; return dL/dh."""
         leaf = h.detach().requires_grad_()
-        grid, extra = self._grid(h), self.learner.probe.extra_tokens
+        grid, extra = self._grid(h), self.context.grid.extra_tokens
         if h.dim() == 3 and self.boundary_grid is not None:
             extra = h.shape[1] - grid[0] * grid[1]
         feat = as_map(leaf, grid, extra)
@@ -135,7 +226,7 @@ class LocalStep:
         pads inputs that are not a multiple of the patch size)."""
         if h.dim() == 3 and self.boundary_grid is not None:
             return self.boundary_grid
-        probe = self.learner.probe
+        probe = self.context.grid
         if h.dim() != 3 or probe.grid is None:
             return None
         if self.token_grid is not None:
@@ -151,30 +242,31 @@ class LocalStep:
         left is applied and every graph freed. Returns the local losses,
         unread (see ``loss_log.py``)."""
         last = self.plan.num_modules - 1
-        g = self.router.input_grad(last)
-        if g is not None and self.plan.task_weight_below > 0 and self.plan.task_reach < last:
-            self.router.route(last - 1, g * self.plan.task_weight_below, self.plan.task_reach)
+        if last in self.stage:
+            g = self.router.input_grad(last)
+            if g is not None and self.plan.task_weight_below > 0 \
+                    and self.plan.task_reach < last:
+                self.router.route(last - 1, g * self.plan.task_weight_below,
+                                  self.plan.task_reach)
         self.router.finish()
-        if self.recompute is not None and self.recompute.broken:
-            self.learner.warn_recompute(self.recompute.broken)
-        self.learner.update_ema()
+        self.context.on_finish(self)
         self.targets = None
         return self.log_vars
 
 
-def install_hooks(learner, model: nn.Module, backbone_path: str,
-                  block_paths: List[str]) -> List:
-    """Hooks that call the learner's current step; returns their handles."""
+def install_hooks(slot: StepSlot, boundaries: List[str], model: nn.Module,
+                  backbone_path: str, block_paths: List[str]) -> List:
+    """Hooks that act for the step in ``slot``; returns their handles."""
     backbone = model.get_submodule(backbone_path)
 
     def active() -> Optional[LocalStep]:
-        step = learner.current_step
+        step = slot.step
         if step is None or step.targets is None or step.replaying:
             return None
         return step
 
     def capture(module, args, kwargs):
-        step = learner.current_step
+        step = slot.step
         if step is None:
             return None
         mode = kwargs.get('mode', args[2] if len(args) > 2 else 'tensor')
@@ -182,8 +274,8 @@ def install_hooks(learner, model: nn.Module, backbone_path: str,
             return None
         inputs = kwargs.get('inputs', args[0] if args else None)
         samples = kwargs.get('data_samples', args[1] if len(args) > 1 else None)
-        step.targets = learner.adapter(inputs, samples, getattr(module, 'data_preprocessor', None))
-        step.cur = 0
+        step.begin(step.context.adapter(inputs, samples,
+                                        getattr(module, 'data_preprocessor', None)))
         return None
 
     def check_complete(module, args, output):
@@ -247,7 +339,7 @@ def install_hooks(learner, model: nn.Module, backbone_path: str,
 
     def record_grid(module, args, output):
         """mmpretrain's PatchEmbed returns (tokens, (h, w))."""
-        step = learner.current_step
+        step = slot.step
         if step is not None and isinstance(output, tuple) and len(output) == 2 \
                 and isinstance(output[1], (tuple, list)):
             step.token_grid = tuple(int(v) for v in output[1])
@@ -274,7 +366,7 @@ def install_hooks(learner, model: nn.Module, backbone_path: str,
     for p in outputs:
         handles += [model.get_submodule(p).register_forward_pre_hook(detach_input),
                     model.get_submodule(p).register_forward_hook(fresh_output)]
-    for j, path in enumerate(learner.plan.boundaries):
+    for j, path in enumerate(boundaries):
         handles.append(model.get_submodule(path).register_forward_hook(boundary(j),
                                                                         with_kwargs=True))
     tagged = {id(m): m for n, m in backbone.named_children()
@@ -287,18 +379,19 @@ def install_hooks(learner, model: nn.Module, backbone_path: str,
     patch_embed = getattr(backbone, 'patch_embed', None)
     if isinstance(patch_embed, nn.Module):
         handles.append(patch_embed.register_forward_hook(record_grid))
-    handles += _recompute_hooks(learner, model, block_paths)
+    handles += _recompute_hooks(slot, boundaries, model, block_paths)
     return handles
 
 
-def _recompute_hooks(learner, model: nn.Module, block_paths: List[str]) -> List:
+def _recompute_hooks(slot: StepSlot, boundaries: List[str], model: nn.Module,
+                     block_paths: List[str]) -> List:
     """Hooks around every block for recomputation, registered after the
     boundary hooks so that a boundary block's output is the next module's
     input."""
-    cuts = [block_paths.index(b) for b in learner.plan.boundaries]
+    cuts = [block_paths.index(b) for b in boundaries]
 
     def recording() -> Optional[LocalStep]:
-        step = learner.current_step
+        step = slot.step
         if step is None or step.targets is None or step.recompute is None or step.replaying:
             return None
         return step

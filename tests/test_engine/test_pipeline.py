@@ -42,7 +42,7 @@ def _optim(local: dict, stages: int = 0, clip: str = '') -> dict:
 def _clip_per_stage(wrapper, base: torch.nn.Module, stages: int) -> None:
     """One process clipping as a pipeline of ``stages`` does: each stage's
     parameters by the norm of their own gradients."""
-    from mmlocal.engine.pipeline import assign_stages, tensor_owners
+    from mmlocal.engine.pipeline_layout import assign_stages, tensor_owners
     from mmlocal.local.config import PipelineConfig
     from mmlocal.local.split import block_paths
     learner = LocalLearner.of(base)
@@ -82,7 +82,7 @@ def train(name: str, rank: int = 0, world: int = 1, stages: int = 0, clip: str =
     'on' (clip_grad: each local module by its own norm), 'global' (mmengine's
     clip_grad over all parameters) or 'stage<S>'."""
     from mmengine.optim import build_optim_wrapper
-    from mmlocal.engine.pipeline import MMPipelineParallel
+    from mmlocal.engine import MMPipelineParallel
     base = build_classifier(depth=20, seed=rank)
     base.train()
     model = MMPipelineParallel(base) if stages else base
@@ -97,7 +97,7 @@ def train(name: str, rank: int = 0, world: int = 1, stages: int = 0, clip: str =
             g['lr'] = _lr(i)
         losses.append(model.train_step(cifar_batch(B, seed=i), wrapper))
     if stages:
-        pipe = model.pipeline
+        pipe = wrapper.pipeline
         pipe.flush(wrapper)
         stepped = wrapper.optimizer.state  # a momentum buffer: the rank stepped it
         learner = LocalLearner.of(base)
@@ -223,7 +223,7 @@ def test_pipeline_equals_sequential(name, pipeline_results, sequential):
 def test_windows_crossing_a_stage_are_refused():
     """HiLo windows of k >= 2 reach the module before each stage's first:
     they would need a gradient sent upstream, so the layout is refused."""
-    from mmlocal.engine.pipeline import assign_stages, check_stage_windows
+    from mmlocal.engine.pipeline_layout import assign_stages, check_stage_windows
     from mmlocal.local.config import LocalConfigError, PipelineConfig
     from mmlocal.local.split import block_paths
     model = build_classifier(depth=20)

@@ -105,3 +105,124 @@ def test_losses_are_read_after_the_step():
     assert len(losses) == 2 * len(heads)  # loss_cls and loss_recon of every head
     assert all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in losses.values())
     assert wrapper.pop_local_losses() is None
+
+
+# ------------------------------------------------------------ stage range
+def _graded(module: torch.nn.Module) -> dict:
+    return {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+
+
+def _tiny_vit() -> torch.nn.Module:
+    """mmpretrain's VisionTransformer (class token, final norm) at 32x32."""
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        torch.manual_seed(0)
+        model = MODELS.build(dict(
+            type='ImageClassifier',
+            data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=10,
+                                   mean=[125.3, 123.0, 113.9], std=[63.0, 62.1, 66.7]),
+            backbone=dict(type='VisionTransformer', img_size=32, patch_size=8, drop_rate=0.,
+                          arch=dict(embed_dims=32, num_layers=4, num_heads=2,
+                                    feedforward_channels=64)),
+            head=dict(type='VisionTransformerClsHead', num_classes=10, in_channels=32,
+                      loss=dict(type='CrossEntropyLoss'))))
+    model.init_weights()
+    return model
+
+
+#: model -> (its builder, K)
+STAGE_MODELS = {'resnet20': (lambda: __import__('mmlocal.testing', fromlist=['x'])
+                             .build_classifier(depth=20, seed=0), 4),
+                'vit': (_tiny_vit, 3)}
+
+
+@pytest.fixture(scope='module', params=sorted(STAGE_MODELS))
+def whole_step(request):
+    """DGL on ResNet-20 (K=4) and a small ViT (K=3) and a real CIFAR-10
+    batch: the gradients of one whole step and the input each module got."""
+    from mmlocal.local import LocalLearner
+    from mmlocal.testing import cifar_batch
+    from mmlocal.testing.local import build_local
+    build, k = STAGE_MODELS[request.param]
+    model = build()
+    model.train()
+    wrapper = build_local(model, dict(num_modules=k, method=dict(type='DGL'),
+                                      probe_size=(32, 32)))
+    learner = LocalLearner.of(model)
+    data = model.data_preprocessor(cifar_batch(8, seed=3), True)
+    acts = {}  # j -> what module j + 1 received (the boundary's output, detached)
+    handles = [model.get_submodule(b).register_forward_hook(
+        lambda m, a, out, j=j: acts.__setitem__(j, out.detach().clone()))
+        for j, b in enumerate(learner.plan.boundaries)]
+    wrapper.zero_grad()
+    with wrapper.optim_context(model):
+        losses = model(**data, mode='loss')
+    wrapper.backward(model.parse_losses(losses)[0])
+    wrapper.finish_local_step()
+    for h in handles:
+        h.remove()
+    grads = dict(model=_graded(model), heads=_graded(learner))
+    return model, learner, data, acts, grads
+
+
+@pytest.mark.parametrize('first,last', [(0, 1), (1, 2), (2, 3), (1, 1), (0, 0)])
+def test_stage_step_equals_the_whole_steps_modules(whole_step, first, last):
+    """A step given a stage range, run by the pipeline's stage forward on the
+    activation the whole step gave module ``first``, yields exactly the
+    whole step's gradients for the stage's modules and heads and none
+    elsewhere; a stage before the last hands on module ``last``'s output."""
+    from mmlocal.engine.pipeline_layout import tensor_owners
+    from mmlocal.engine.pipeline_stage import StageForward
+    from mmlocal.local.split import block_paths
+    from mmlocal.local.step import StageRange
+    model, learner, data, acts, want = whole_step
+    if last >= learner.num_modules:
+        pytest.skip(f'K={learner.num_modules}')
+    stage = StageRange(first, last)
+    blocks = block_paths(model)
+    run = StageForward(model, 'backbone', blocks, learner.plan.boundaries, stage)
+    model.zero_grad()
+    learner.zero_grad()
+    with learner.armed(backward=lambda loss: loss.backward(), stage=stage) as step:
+        losses = run(data, step, acts.get(first - 1))
+    if losses is not None:
+        model.parse_losses(losses)[0].backward()
+    step.finish()
+    # the stages of a pipeline with this one: modules before it, it, modules after it
+    mine = int(first > 0)
+    stage_of = [mine - (m < first) + (m > last) for m in range(learner.num_modules)]
+    owners = tensor_owners(model, learner, learner.plan, blocks, stage_of)
+    for part, module, owner in (('model', model, owners[0]), ('heads', learner, owners[1])):
+        got = _graded(module)
+        own = sorted(n for n, _ in module.named_parameters() if owner[n] == mine)
+        assert sorted(got) == own, f'{part}: gradients outside the stage {stage}'
+        for n in own:
+            assert torch.equal(got[n], want[part][n]), f'{part}.{n} differs from the whole step'
+    if last < learner.num_modules - 1:
+        assert losses is None and torch.equal(step.outgoing, acts[last])
+    else:
+        assert step.outgoing is None
+
+
+def test_stage_range_is_checked():
+    from mmlocal.local.step import StageRange
+    assert 2 in StageRange(1, 2) and 0 not in StageRange(1, 2)
+    with pytest.raises(ValueError, match='first <= last'):
+        StageRange(2, 1)
+
+
+def test_step_context_is_frozen_and_built_once_per_stage(whole_step):
+    """The step reads only its context: fixed, one per stage range."""
+    import dataclasses
+    from mmlocal.local.step import StageRange
+    _, learner, _, _, _ = whole_step
+    whole = learner.context()
+    assert whole is learner.context(StageRange(0, learner.num_modules - 1))
+    assert learner.context(StageRange(1, 1)).stage == StageRange(1, 1)
+    assert set(whole.heads) == {hp.key for hp in learner.plan.heads}
+    assert all(whole.heads[hp.key] is learner.head(hp) for hp in learner.plan.heads)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        whole.plan = None
+    with pytest.raises(TypeError):
+        whole.heads['m1'] = None

@@ -78,7 +78,7 @@ def run(cfg_path: str, mode: str, args, batch_size: int) -> dict:
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
 
-    from mmlocal.engine.pipeline import MMPipelineParallel
+    from mmlocal.engine import MMPipelineParallel
     from mmlocal.utils.memory import PeakMemoryTracker
     cfg = Config.fromfile(cfg_path)
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
@@ -123,7 +123,7 @@ def run(cfg_path: str, mode: str, args, batch_size: int) -> dict:
                 wrapped.train_step(batch, wrapper)
         peak = tracker.stats.peak_bytes
     if mode == 'pipe':
-        wrapped.pipeline.flush(wrapper)
+        wrapper.pipeline.flush(wrapper)
     return dict(seconds=elapsed, peak_mb=None if peak is None else peak / 2**20,
                 rss_mb=_peak_rss_mb())
 
