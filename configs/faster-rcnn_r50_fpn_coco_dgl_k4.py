@@ -7,12 +7,7 @@ head), with RetinaNet's assigner, box coder, focal and L1 losses; module 4
 by earlier modules are detached. Modules: stem..layer2 (stem and layer1 are
 frozen by the detector config) | layer3.0-2 | layer3.3-5 | layer4 + heads.
 """
-_base_ = './faster-rcnn_r50_fpn_coco_e2e.py'
+_base_ = ['./faster-rcnn_r50_fpn_coco_e2e.py', './_base_/local/dgl.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        boundaries=['layer2.3', 'layer3.2', 'layer3.5'],
-        method=dict(type='DGL'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(boundaries=['layer2.3', 'layer3.2', 'layer3.5'])

@@ -12,12 +12,7 @@ detection user trains instance segmentation with the same toolbox, and it is
 checked (gradient isolation, every parameter trained) on the real Cityscapes
 frame's instances, not measured for accuracy.
 """
-_base_ = './mask-rcnn_r50_fpn_cityscapes_e2e.py'
+_base_ = ['./mask-rcnn_r50_fpn_cityscapes_e2e.py', './_base_/local/dgl.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        boundaries=['layer2.3', 'layer3.2', 'layer3.5'],
-        method=dict(type='DGL'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(boundaries=['layer2.3', 'layer3.2', 'layer3.5'])
