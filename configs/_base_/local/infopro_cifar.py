@@ -3,7 +3,7 @@ ALGORITHMS.md §2.2 last paragraph): lambda1 = 5 (1 - r), lambda2 = 0.5 (1 - r),
 cross-entropy, psi 1c2f and InfoPro's CIFAR decoder (the method's defaults).
 InfoPro's own ``comand.sh`` values differ per dataset and K (§2.2): those
 configs set ``method`` themselves."""
-_base_ = './wrapper.py'
+_base_ = './infopro.py'
 
 local_learning = dict(
     local=dict(

@@ -2,7 +2,7 @@
 Cityscapes (ALGORITHMS.md §2.6; its 512x1024 batch-8 config): reconstruction
 weight 1.5 and task weight 1, constant over the modules; the task's default
 heads (segmentation psi and decoder; box-aware heads for detectors)."""
-_base_ = './wrapper.py'
+_base_ = './infopro.py'
 
 local_learning = dict(
     local=dict(

@@ -4,7 +4,7 @@ split (module 1 = stem .. layer3[0], then layer3[1..9], layer3[10..17],
 layer3[18..] + layer4), the hard-coded 5 BCE + 0.75 CE, psi for 1024
 channels (1x1 -> 256, 3x3 s2 -> 256, 3x3 s2 -> 512, 1x1 -> 2048, GAP, FC)
 and a decoder with three x2 upsamplings (128, 64, 32, 16 channels)."""
-_base_ = './wrapper.py'
+_base_ = './infopro.py'
 
 local_learning = dict(
     local=dict(
