@@ -11,6 +11,8 @@ No paper reports local learning on this detector: it exists because a
 detection user trains instance segmentation with the same toolbox, and it is
 checked (gradient isolation, every parameter trained) on the real Cityscapes
 frame's instances, not measured for accuracy.
+
+DGL as ALGORITHMS.md §3; no public local-learning code trains this detector (§0).
 """
 _base_ = ['./mask-rcnn_r50_fpn_cityscapes_e2e.py', './_base_/local/dgl.py']
 

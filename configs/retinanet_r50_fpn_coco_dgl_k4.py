@@ -4,6 +4,9 @@ supervises each local module on the pyramid level of its stride; the FPN
 inputs made by earlier modules are detached. Modules: stem..layer2 (stem and
 layer1 frozen by the detector config) | layer3.0-2 | layer3.3-5 | layer4 +
 FPN + RetinaHead.
+
+DGL as ALGORITHMS.md §3; no public local-learning code for this detector is
+among the sources read (§0).
 """
 _base_ = ['./retinanet_r50_fpn_coco_e2e.py', './_base_/local/dgl.py']
 

@@ -2,6 +2,9 @@
 InfoPro's reconstruction decoder on each local module (InfoPro's dense
 lambdas: reconstruction 1.5, task 1.0), HiLo cascade windows of 2 modules and
 PFF on 2x2 patches (dense outputs tiled on the feature grid).
+
+HiLo and PFF as the HPFF paper defines them (ALGORITHMS.md §5.1), InfoPro's
+dense lambdas (§2.6); no public code trains this detector locally (§0).
 """
 _base_ = ['./retinanet_r50_fpn_coco_e2e.py', './_base_/local/infopro_dense.py', './_base_/local/hpff.py']
 
