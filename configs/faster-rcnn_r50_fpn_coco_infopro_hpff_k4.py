@@ -6,7 +6,12 @@ placed in its region of the feature grid, the loss is taken on the fused maps).
 HiLo and PFF as the HPFF paper defines them (ALGORITHMS.md §5.1), InfoPro's
 dense lambdas (§2.6); no public code trains this detector locally (§0).
 """
-_base_ = ['./faster-rcnn_r50_fpn_coco_e2e.py', './_base_/local/infopro_dense.py', './_base_/local/hpff.py']
+_base_ = [
+    './faster-rcnn_r50_fpn_coco_e2e.py',
+    './_base_/local/infopro_dense.py',
+    './_base_/local/hpff.py',
+]
 
 optim_wrapper = _base_.pop('local_learning')
-optim_wrapper.local.update(_base_.pop('local_hilo'), boundaries=['layer2.3', 'layer3.2', 'layer3.5'])
+optim_wrapper.local.update(
+    _base_.pop('local_hilo'), boundaries=['layer2.3', 'layer3.2', 'layer3.5'])

@@ -5,4 +5,5 @@ HPFF's loop (§5.2, ``stem='merged'``, independent heads from segment 1 on,
 _base_ = ['./resnet110_cifar10_e2e.py', './_base_/local/predsim.py', './_base_/local/hilo_loop.py']
 
 optim_wrapper = _base_.pop('local_learning')
-optim_wrapper.local.update(_base_.pop('local_hilo'), num_modules=55, pff=dict(patches=2, variant='paper'))
+optim_wrapper.local.update(
+    _base_.pop('local_hilo'), num_modules=55, pff=dict(patches=2, variant='paper'))

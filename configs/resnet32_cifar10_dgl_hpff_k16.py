@@ -13,5 +13,6 @@ does not have.
 _base_ = ['./resnet32_cifar10_e2e.py', './_base_/local/dgl_cifar.py', './_base_/local/hilo_loop.py']
 
 optim_wrapper = _base_.pop('local_learning')
-optim_wrapper.local.update(_base_.pop('local_hilo'), num_modules=16, pff=dict(patches=2, variant='paper'))
+optim_wrapper.local.update(
+    _base_.pop('local_hilo'), num_modules=16, pff=dict(patches=2, variant='paper'))
 optim_wrapper.local.method.classifier.arch = '2c2f'

@@ -16,7 +16,11 @@ Recipe (§7): SGD Nesterov, lr 0.05 per 128 images (0.1 at batch 256 here, mmpre
 ``ImageNet/networks/resnet34.py`` line 125 defaults to False). Data: mmpretrain's ImageNet layout under data/imagenet
 (see resnet101_imagenet_e2e.py).
 """
-_base_ = ['mmpretrain::resnet/resnet34_8xb32_in1k.py', './_base_/local/dgl.py', './_base_/local/hilo_loop.py']
+_base_ = [
+    'mmpretrain::resnet/resnet34_8xb32_in1k.py',
+    './_base_/local/dgl.py',
+    './_base_/local/hilo_loop.py',
+]
 custom_imports = dict(imports=['mmlocal'], allow_failed_imports=False)
 
 # exact resume and new augmentations every epoch (mmlocal RandomStateHook)
