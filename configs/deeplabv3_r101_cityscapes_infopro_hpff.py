@@ -4,15 +4,11 @@
 independent head on every module, 0.001; cascade windows of 2, 0.999; the same
 head on 2x2 feature patches), the split of HPFF's ImageNet code (inferred,
 §1.4) and InfoPro's segmentation heads and lambdas (§2.6)."""
-_base_ = './deeplabv3_r101_cityscapes_e2e.py'
+_base_ = [
+    './deeplabv3_r101_cityscapes_e2e.py',
+    './_base_/local/infopro_dense.py',
+    './_base_/local/hpff.py',
+]
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=4,
-        split='hpff-imagenet',
-        method=dict(type='InfoPro', recon_weights=(1.5, 1.5), task_weights=(1., 1.)),
-        hilo=dict(cascade=2, independent_weight=0.001, cascade_weight=0.999),
-        pff=dict(patches=2),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(_base_.pop('local_hilo'), num_modules=4, split='hpff-imagenet')

@@ -12,7 +12,10 @@ windows here. Reproduce with
 ``python tools/analysis/split_peaks.py configs/deeplabv3_r101_cityscapes_infopro_hpff.py
 --batch-size 2 --input-size 512 1024 --cfg-options model.pretrained=None``.
 Measured peak in docs/benchmarks.md ("DeepLabV3 Cityscapes"). HPFF published
-no Cityscapes split; whether this one trains as well is not measured."""
+no Cityscapes split; whether this one trains as well is not measured.
+
+Sources: ALGORITHMS.md §1.4 (K=4 has no public code), §2.6, §5.1.
+"""
 _base_ = './deeplabv3_r101_cityscapes_infopro_hpff.py'
 
 # explicit boundaries instead of the base's num_modules (giving both is refused)

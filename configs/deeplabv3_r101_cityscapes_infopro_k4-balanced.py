@@ -12,7 +12,10 @@ module peak (``mmlocal.analysis.peaks.measure_peak_costs`` +
 boundary at layer3[19] and left the last module the largest. Reproduce with
 ``python tools/analysis/split_peaks.py configs/deeplabv3_r101_cityscapes_infopro_k4.py
 --batch-size 2 --input-size 512 1024 --cfg-options model.pretrained=None``.
-Measured peak in docs/benchmarks.md ("DeepLabV3 Cityscapes")."""
+Measured peak in docs/benchmarks.md ("DeepLabV3 Cityscapes").
+
+Sources: ALGORITHMS.md §1.4 (K=4 has no public code), §2.6 (heads).
+"""
 _base_ = './deeplabv3_r101_cityscapes_infopro_k4.py'
 
 # explicit boundaries instead of the base's num_modules (giving both is refused)

@@ -6,13 +6,11 @@ head), with RetinaNet's assigner, box coder, focal and L1 losses; module 4
 (layer4, FPN, RPN, RoI head) by the detector's own losses. The FPN inputs made
 by earlier modules are detached. Modules: stem..layer2 (stem and layer1 are
 frozen by the detector config) | layer3.0-2 | layer3.3-5 | layer4 + heads.
-"""
-_base_ = './faster-rcnn_r50_fpn_coco_e2e.py'
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        boundaries=['layer2.3', 'layer3.2', 'layer3.5'],
-        method=dict(type='DGL'),
-    ))
+DGL as ALGORITHMS.md §3 (one head per module, weight 1; box-aware here); no
+public local-learning code trains this detector (§0).
+"""
+_base_ = ['./faster-rcnn_r50_fpn_coco_e2e.py', './_base_/local/dgl.py']
+
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(boundaries=['layer2.3', 'layer3.2', 'layer3.5'])

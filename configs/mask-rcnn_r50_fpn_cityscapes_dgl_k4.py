@@ -11,13 +11,10 @@ No paper reports local learning on this detector: it exists because a
 detection user trains instance segmentation with the same toolbox, and it is
 checked (gradient isolation, every parameter trained) on the real Cityscapes
 frame's instances, not measured for accuracy.
-"""
-_base_ = './mask-rcnn_r50_fpn_cityscapes_e2e.py'
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        boundaries=['layer2.3', 'layer3.2', 'layer3.5'],
-        method=dict(type='DGL'),
-    ))
+DGL as ALGORITHMS.md §3; no public local-learning code trains this detector (§0).
+"""
+_base_ = ['./mask-rcnn_r50_fpn_cityscapes_e2e.py', './_base_/local/dgl.py']
+
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(boundaries=['layer2.3', 'layer3.2', 'layer3.5'])

@@ -25,12 +25,9 @@ cosine per epoch, 90 epochs, ``zero_init_residual=True``; see
 (batch 128 on one GPU, lr 0.05, ``zero_init_residual=False``):
 ``resnet101_imagenet_infopro_hpff_k4_1xb128.py``.
 """
-_base_ = './resnet101_imagenet_infopro_k4.py'
+_base_ = ['./resnet101_imagenet_infopro_k4.py', './_base_/local/hpff_imagenet.py']
 
 optim_wrapper = dict(
     local=dict(
-        method=dict(decoder=dict(_delete_=True, type='HPFFImageNetDecoder', ratio=16)),
-        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
-        hilo=dict(cascade=2, independent=False, cascade_weight=1.0),
-        pff=dict(patches=2, variant='output'),
-    ))
+        _base_.pop('local_hilo'),
+        method=dict(decoder=dict(_delete_=True, type='HPFFImageNetDecoder', ratio=16))))

@@ -13,13 +13,8 @@ cosine per epoch, 90 epochs, ``zero_init_residual=True``; see
 (batch 128 on one GPU, lr 0.05, ``zero_init_residual=False``):
 ``resnet101_imagenet_infopro_hpff_k4_1xb128.py``.
 """
-_base_ = './resnet101_imagenet_e2e.py'
+_base_ = ['./resnet101_imagenet_e2e.py', './_base_/local/infopro.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        boundaries=['backbone.layer2.0'],
-        method=dict(type='InfoPro', recon_weights=(5., 5.),
-                    task_weights=(0.75, 0.75)),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(boundaries=['backbone.layer2.0'])
+optim_wrapper.local.method.update(recon_weights=(5., 5.), task_weights=(0.75, 0.75))

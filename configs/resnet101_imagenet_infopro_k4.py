@@ -17,18 +17,6 @@ cosine per epoch, 90 epochs, ``zero_init_residual=True``; see
 (batch 128 on one GPU, lr 0.05, ``zero_init_residual=False``):
 ``resnet101_imagenet_infopro_hpff_k4_1xb128.py``.
 """
-_base_ = './resnet101_imagenet_e2e.py'
+_base_ = ['./resnet101_imagenet_e2e.py', './_base_/local/infopro_imagenet.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=4,
-        split='hpff-imagenet',
-        method=dict(
-            type='InfoPro',
-            recon_weights=(5., 5.),
-            task_weights=(0.75, 0.75),
-            classifier=dict(type='ImageNetAuxClassifier', widths=(256, 256, 512, 2048)),
-            decoder=dict(type='UpsampleDecoder', widths=(128, 64, 32, 16))),
-    ))
+optim_wrapper = _base_.pop('local_learning')

@@ -6,17 +6,13 @@ As ``resnet32_cifar10_dgl_hpff_k16.py``: HPFF's InfoPro+HPFF loop
 (psi 2c2f, CE; independent 0.001 from segment 1 on, cascade 0.999 over
 windows of 2) and the paper's PFF on 2 x 2 feature patches.
 """
-_base_ = './resnet110_cifar10_e2e.py'
+_base_ = [
+    './resnet110_cifar10_e2e.py',
+    './_base_/local/dgl_cifar.py',
+    './_base_/local/hilo_loop.py',
+]
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=55,
-        stem='merged',
-        method=dict(type='DGL', classifier=dict(type='ConvAuxClassifier', arch='2c2f')),
-        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
-        hilo=dict(cascade=2, independent_weight=0.001, cascade_weight=0.999,
-                  first_independent=False),
-        pff=dict(patches=2, variant='paper'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(
+    _base_.pop('local_hilo'), num_modules=55, pff=dict(patches=2, variant='paper'))
+optim_wrapper.local.method.classifier.arch = '2c2f'

@@ -1,12 +1,7 @@
 """ResNet-110 CIFAR-10, DGL, K=55 (HPFF Table 1 / MLAAN Table I row "DGL",
 R110 K=55: 14.45 % test error): psi 1c2f + CE on every local module, the stem
 included (ALGORITHMS.md §1.2, §3), outputs detached; last module GAP + FC."""
-_base_ = './resnet110_cifar10_e2e.py'
+_base_ = ['./resnet110_cifar10_e2e.py', './_base_/local/dgl_cifar.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=55,
-        method=dict(type='DGL', classifier=dict(type='ConvAuxClassifier', arch='1c2f')),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(num_modules=55)

@@ -7,17 +7,9 @@ cascade ``auxDGL`` heads (0.001 / 0.999) from segment 2 on over windows of 3,
 the leap copies of §6.5's R110 S=54 table, the EMA of the last module only
 (r = 0.995), the task loss on the cascade path with weight 1.
 """
-_base_ = './resnet110_cifar10_e2e.py'
+_base_ = ['./resnet110_cifar10_e2e.py', './_base_/local/dgl.py', './_base_/local/mlaan.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=55,
-        stem='merged',
-        method=dict(type='DGL', classifier=dict(type='AuxDGLClassifier')),
-        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
-        hilo=dict(cascade=3, independent_weight=0.001, cascade_weight=0.999,
-                  first_independent=False, task_cascade_weight=1.0),
-        mlaan=dict(momentum=0.995, ema='last', path='cascade'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(_base_.pop('local_hilo'), num_modules=55)
+optim_wrapper.local.method.classifier = dict(type='AuxDGLClassifier')
+optim_wrapper.local.hilo.cascade = 3

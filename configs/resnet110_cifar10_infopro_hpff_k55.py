@@ -8,20 +8,15 @@ segment 1 on, lambda = (5, 0.5) (1 - r) with r = i / 53, the code's PFF
 (``variant='quadrant'``: four quadrant decoders, BCEs summed, psi on the
 full map). The paper's PFF: ``pff=dict(patches=2, variant='paper')``.
 """
-_base_ = './resnet110_cifar10_e2e.py'
+_base_ = [
+    './resnet110_cifar10_e2e.py',
+    './_base_/local/infopro_cifar.py',
+    './_base_/local/hilo_loop.py',
+]
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=55,
-        stem='merged',
-        method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.),
-                    classifier=dict(type='ConvAuxClassifier', arch='2c2f')),
-        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
-        hilo=dict(cascade=2, independent_weight=0.001, cascade_weight=0.999,
-                  first_independent=False,
-                  independent_method=dict(
-                      type='DGL', classifier=dict(type='ConvAuxClassifier', arch='2c2f'))),
-        pff=dict(patches=2, variant='quadrant'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(
+    _base_.pop('local_hilo'), num_modules=55, pff=dict(patches=2, variant='quadrant'))
+optim_wrapper.local.method.classifier = dict(type='ConvAuxClassifier', arch='2c2f')
+optim_wrapper.local.hilo.independent_method = dict(
+    type='DGL', classifier=dict(type='ConvAuxClassifier', arch='2c2f'))

@@ -8,12 +8,8 @@ and never train (mmlocal refuses that plan); InfoPro publishes no K=32
 values, so this config uses InfoPro's R110 K=16 end values (§2.2: recon
 5 -> 0, task 0 -> 1) over r = m / (K - 2), psi 1c2f, CE.
 """
-_base_ = './resnet110_cifar10_e2e.py'
+_base_ = ['./resnet110_cifar10_e2e.py', './_base_/local/infopro.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=32,
-        method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0., 1.)),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(num_modules=32)
+optim_wrapper.local.method.update(recon_weights=(5., 0.), task_weights=(0., 1.))

@@ -5,13 +5,7 @@ As ``resnet32_cifar10_infopro_k16.py``: lambda = (5, 0.5) (1 - r), CE, psi
 1c2f, indexed by segment as their code (ALGORITHMS.md §1.1, §5.2;
 ``stem='merged'``, r = i / 53 for segments i = 0..52, never 1).
 """
-_base_ = './resnet110_cifar10_e2e.py'
+_base_ = ['./resnet110_cifar10_e2e.py', './_base_/local/infopro_cifar.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=55,
-        stem='merged',
-        method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.)),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(num_modules=55, stem='merged')

@@ -14,18 +14,9 @@ lines 182-184, 342-344), the task loss on the cascade path with weight 1
 (lines 328-340), BN running statistics updated as often as that loop runs
 each block (``bn_updates='per-path'``).
 """
-_base_ = './resnet110_cifar10_e2e.py'
+_base_ = ['./resnet110_cifar10_e2e.py', './_base_/local/dgl.py', './_base_/local/mlaan.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=55,
-        stem='merged',
-        bn_updates='per-path',
-        method=dict(type='DGL', classifier=dict(type='ConvAuxClassifier', arch='0c1f')),
-        hilo=dict(cascade=2, independent_weight=0.001, cascade_weight=0.999,
-                  first_independent=False, task_cascade_weight=1.0),
-        mlaan=dict(momentum=0.995, ema='last', path='cascade', ema_branch='frozen',
-                   table='mlaan'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(_base_.pop('local_hilo'), num_modules=55)
+optim_wrapper.local.method.classifier = dict(type='ConvAuxClassifier', arch='0c1f')
+optim_wrapper.local.mlaan.update(ema_branch='frozen', table='mlaan')

@@ -3,16 +3,13 @@ Table 3, SVHN R110 K=16 InfoPro Contrast: 3.91 % test error): InfoPro's loop
 (ALGORITHMS.md §2.1) over its R110 K=16 split (§1.2), r = m / (K - 2), the
 ``comand.sh`` values (§2.2) recon 5 -> 0.5, task 0.2 -> 1, SupCon, 160 epochs
 (§7)."""
-_base_ = './resnet110_svhn_e2e.py'
+_base_ = ['./resnet110_svhn_e2e.py', './_base_/local/infopro.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=16,
-        method=dict(type='InfoPro', recon_weights=(5., 0.5), task_weights=(0.2, 1.),
-                    task_loss='contrast'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(num_modules=16)
+optim_wrapper.local.method.update(
+    recon_weights=(5., 0.5), task_weights=(0.2, 1.), task_loss='contrast')
+
 # InfoPro trains 160 epochs (ALGORITHMS.md §7); warm-up as the base schedule
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01 / 0.8, end_factor=1.0, by_epoch=True,

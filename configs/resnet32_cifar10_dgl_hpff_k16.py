@@ -10,17 +10,9 @@ PFF is the paper's (§5.1: one psi on the 2 x 2 feature patches, logits
 averaged): the code's PFF patches only the reconstruction decoder, which DGL
 does not have.
 """
-_base_ = './resnet32_cifar10_e2e.py'
+_base_ = ['./resnet32_cifar10_e2e.py', './_base_/local/dgl_cifar.py', './_base_/local/hilo_loop.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=16,
-        stem='merged',
-        method=dict(type='DGL', classifier=dict(type='ConvAuxClassifier', arch='2c2f')),
-        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
-        hilo=dict(cascade=2, independent_weight=0.001, cascade_weight=0.999,
-                  first_independent=False),
-        pff=dict(patches=2, variant='paper'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(
+    _base_.pop('local_hilo'), num_modules=16, pff=dict(patches=2, variant='paper'))
+optim_wrapper.local.method.classifier.arch = '2c2f'

@@ -6,12 +6,7 @@ local module, the stem included (InfoPro's split, §1.2: [0,0] then every block
 up to [3,3]), has its own psi (InfoPro's 1c2f) trained by cross-entropy with
 weight 1; the output is detached. The last module is GAP + FC with plain CE.
 """
-_base_ = './resnet32_cifar10_e2e.py'
+_base_ = ['./resnet32_cifar10_e2e.py', './_base_/local/dgl_cifar.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=16,
-        method=dict(type='DGL', classifier=dict(type='ConvAuxClassifier', arch='1c2f')),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(num_modules=16)

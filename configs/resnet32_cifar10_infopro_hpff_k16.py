@@ -19,20 +19,15 @@ quadrant decoders of their own, their BCEs summed. The paper's PFF (one head
 on the 2x2 feature patches, predictions averaged) is
 ``resnet32_cifar10_infopro_hpff_k16_pff-paper.py``.
 """
-_base_ = './resnet32_cifar10_e2e.py'
+_base_ = [
+    './resnet32_cifar10_e2e.py',
+    './_base_/local/infopro_cifar.py',
+    './_base_/local/hilo_loop.py',
+]
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=16,
-        stem='merged',
-        method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.),
-                    classifier=dict(type='ConvAuxClassifier', arch='2c2f')),
-        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
-        hilo=dict(cascade=2, independent_weight=0.001, cascade_weight=0.999,
-                  first_independent=False,
-                  independent_method=dict(
-                      type='DGL', classifier=dict(type='ConvAuxClassifier', arch='2c2f'))),
-        pff=dict(patches=2, variant='quadrant'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(
+    _base_.pop('local_hilo'), num_modules=16, pff=dict(patches=2, variant='quadrant'))
+optim_wrapper.local.method.classifier = dict(type='ConvAuxClassifier', arch='2c2f')
+optim_wrapper.local.hilo.independent_method = dict(
+    type='DGL', classifier=dict(type='ConvAuxClassifier', arch='2c2f'))

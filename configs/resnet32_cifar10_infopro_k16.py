@@ -13,13 +13,7 @@ would give the last local module lambda = (0, 0): that module would never
 train, and mmlocal refuses such a plan. InfoPro's own setting is
 ``resnet32_cifar10_infopro-contrast_k16.py``.
 """
-_base_ = './resnet32_cifar10_e2e.py'
+_base_ = ['./resnet32_cifar10_e2e.py', './_base_/local/infopro_cifar.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=16,
-        stem='merged',
-        method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.)),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(num_modules=16, stem='merged')

@@ -9,15 +9,12 @@ HPFF/MLAAN's (5, 0.5) -> (0, 0) cannot be used at K=8: no stem segment
 shifts the index, so the last local module would get lambda = (0, 0) and
 never train (mmlocal refuses that plan).
 """
-_base_ = './resnet32_cifar10_e2e.py'
+_base_ = ['./resnet32_cifar10_e2e.py', './_base_/local/infopro.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=8,
-        method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0., 2.)),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(num_modules=8)
+optim_wrapper.local.method.update(recon_weights=(5., 0.), task_weights=(0., 2.))
+
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01 / 0.8, end_factor=1.0, by_epoch=True,
          begin=0, end=11, convert_to_iter_based=True),

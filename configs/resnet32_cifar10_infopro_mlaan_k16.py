@@ -41,20 +41,12 @@ EMA branch. The paper's frozen EMA branch:
 ``--cfg-options optim_wrapper.local.mlaan.ema_branch=frozen``; HPFF's segment
 indexing of lambda (r = i / 14): ``optim_wrapper.local.schedule=index``.
 """
-_base_ = './resnet32_cifar10_e2e.py'
+_base_ = ['./resnet32_cifar10_e2e.py', './_base_/local/infopro_cifar.py', './_base_/local/mlaan.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=16,
-        stem='merged',
-        schedule='stage',
-        bn_updates='per-path',
-        method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.)),
-        hilo=dict(cascade=3, independent_weight=0.001, cascade_weight=0.999,
-                  first_independent=False, task_cascade_weight=1.0,
-                  independent_method=dict(type='InfoPro', recon_weights=(5., 0.),
-                                          task_weights=(0.5, 0.), task_loss='contrast')),
-        mlaan=dict(momentum=0.995, ema='last', path='cascade', ema_branch='trained'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(_base_.pop('local_hilo'), num_modules=16, schedule='stage')
+optim_wrapper.local.hilo.update(
+    cascade=3,
+    independent_method=dict(type='InfoPro', recon_weights=(5., 0.), task_weights=(0.5, 0.),
+                            task_loss='contrast'))
+optim_wrapper.local.mlaan.ema_branch = 'trained'

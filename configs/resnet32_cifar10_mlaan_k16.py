@@ -36,18 +36,9 @@ code. The k=3 variants: ``resnet32_cifar10_dgl_mlaan_k16.py``
 (``resnetDGLbin.py``), ``resnet32_cifar10_infopro_mlaan_k16.py``
 (``resnetInfoProbin.py``).
 """
-_base_ = './resnet32_cifar10_e2e.py'
+_base_ = ['./resnet32_cifar10_e2e.py', './_base_/local/dgl.py', './_base_/local/mlaan.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=16,
-        stem='merged',
-        bn_updates='per-path',
-        method=dict(type='DGL', classifier=dict(type='ConvAuxClassifier', arch='0c1f')),
-        hilo=dict(cascade=2, independent_weight=0.001, cascade_weight=0.999,
-                  first_independent=False, task_cascade_weight=1.0),
-        mlaan=dict(momentum=0.995, ema='last', path='cascade', ema_branch='frozen',
-                   table='mlaan'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(_base_.pop('local_hilo'), num_modules=16)
+optim_wrapper.local.method.classifier = dict(type='ConvAuxClassifier', arch='0c1f')
+optim_wrapper.local.mlaan.update(ema_branch='frozen', table='mlaan')

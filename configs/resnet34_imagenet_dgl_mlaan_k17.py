@@ -16,26 +16,24 @@ Recipe (§7): SGD Nesterov, lr 0.05 per 128 images (0.1 at batch 256 here, mmpre
 ``ImageNet/networks/resnet34.py`` line 125 defaults to False). Data: mmpretrain's ImageNet layout under data/imagenet
 (see resnet101_imagenet_e2e.py).
 """
-_base_ = 'mmpretrain::resnet/resnet34_8xb32_in1k.py'
+_base_ = [
+    'mmpretrain::resnet/resnet34_8xb32_in1k.py',
+    './_base_/local/dgl.py',
+    './_base_/local/hilo_loop.py',
+]
 custom_imports = dict(imports=['mmlocal'], allow_failed_imports=False)
 
 # exact resume and new augmentations every epoch (mmlocal RandomStateHook)
 train_dataloader = dict(worker_init_fn=dict(type='seed_worker'))
 custom_hooks = [dict(type='RandomStateHook')]
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    optimizer=dict(lr=0.1, nesterov=True),
-    local=dict(
-        num_modules=17,
-        stem='merged',
-        method=dict(type='DGL', classifier=dict(type='AuxNet34Classifier')),
-        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
-        hilo=dict(cascade=3, independent_weight=0.001, cascade_weight=0.999,
-                  first_independent=False),
-        mlaan=dict(momentum=0.995, ema='all', path='cascade', table='mlaan'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.update(optimizer=dict(lr=0.1, nesterov=True))
+optim_wrapper.local.update(
+    _base_.pop('local_hilo'), num_modules=17,
+    mlaan=dict(momentum=0.995, ema='all', path='cascade', table='mlaan'))
+optim_wrapper.local.method.classifier = dict(type='AuxNet34Classifier')
+optim_wrapper.local.hilo.cascade = 3
 param_scheduler = dict(
     _delete_=True, type='CosineAnnealingLR', T_max=150, by_epoch=True, begin=0, end=150)
 train_cfg = dict(max_epochs=150)

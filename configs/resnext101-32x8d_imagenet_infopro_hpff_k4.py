@@ -15,7 +15,11 @@ default; see ``resnet101_imagenet_e2e.py``), the authors' lr per sample. HPFF's 
 ``resnet101_imagenet_infopro_hpff_k4_1xb128.py`` for ResNet-101; its four
 overrides apply here unchanged.
 """
-_base_ = 'mmpretrain::resnext/resnext101-32x8d_8xb32_in1k.py'
+_base_ = [
+    'mmpretrain::resnext/resnext101-32x8d_8xb32_in1k.py',
+    './_base_/local/infopro_imagenet.py',
+    './_base_/local/hpff_imagenet.py',
+]
 custom_imports = dict(imports=['mmlocal'], allow_failed_imports=False)
 
 # exact resume and new augmentations every epoch (mmlocal RandomStateHook)
@@ -28,20 +32,7 @@ param_scheduler = dict(
     begin=0, end=90)
 train_cfg = dict(max_epochs=90)
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    optimizer=dict(nesterov=True),
-    local=dict(
-        num_modules=4,
-        split='hpff-imagenet',
-        method=dict(
-            type='InfoPro',
-            recon_weights=(5., 5.),
-            task_weights=(0.75, 0.75),
-            classifier=dict(type='ImageNetAuxClassifier', widths=(256, 256, 512, 2048)),
-            decoder=dict(type='HPFFImageNetDecoder', ratio=16)),
-        bn_updates='per-path',  # BN statistics as often as the authors' loop runs each block
-        hilo=dict(cascade=2, independent=False, cascade_weight=1.0),
-        pff=dict(patches=2, variant='output'),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.update(optimizer=dict(nesterov=True))
+optim_wrapper.local.update(_base_.pop('local_hilo'))
+optim_wrapper.local.method.decoder = dict(type='HPFFImageNetDecoder', ratio=16)

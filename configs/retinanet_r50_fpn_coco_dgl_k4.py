@@ -4,13 +4,11 @@ supervises each local module on the pyramid level of its stride; the FPN
 inputs made by earlier modules are detached. Modules: stem..layer2 (stem and
 layer1 frozen by the detector config) | layer3.0-2 | layer3.3-5 | layer4 +
 FPN + RetinaHead.
-"""
-_base_ = './retinanet_r50_fpn_coco_e2e.py'
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        boundaries=['layer2.3', 'layer3.2', 'layer3.5'],
-        method=dict(type='DGL'),
-    ))
+DGL as ALGORITHMS.md §3; no public local-learning code for this detector is
+among the sources read (§0).
+"""
+_base_ = ['./retinanet_r50_fpn_coco_e2e.py', './_base_/local/dgl.py']
+
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(boundaries=['layer2.3', 'layer3.2', 'layer3.5'])

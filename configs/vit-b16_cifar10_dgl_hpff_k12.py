@@ -5,10 +5,6 @@ head on every module (weight 0.001), cascade heads over windows of 2 modules
 (0.999, the weights of the CIFAR code, §5.2), and the paper's PFF (the same
 head on 2x2 patches of the 14x14 token grid, predictions averaged).
 """
-_base_ = './vit-b16_cifar10_dgl_k12.py'
+_base_ = ['./vit-b16_cifar10_dgl_k12.py', './_base_/local/hpff.py']
 
-optim_wrapper = dict(
-    local=dict(
-        hilo=dict(cascade=2, independent_weight=0.001, cascade_weight=0.999),
-        pff=dict(patches=2),
-    ))
+optim_wrapper = dict(local=_base_.pop('local_hilo'))

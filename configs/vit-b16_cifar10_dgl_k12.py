@@ -9,12 +9,8 @@ pooled 768-d tokens. The memory the paper reports leaves room for no more.
 InfoPro's ViT psi (3x3 conv stride 2 + 3 Transformer layers) is
 classifier=dict(type='ViTAuxClassifier').
 """
-_base_ = './vit-b16_cifar10_e2e.py'
+_base_ = ['./vit-b16_cifar10_e2e.py', './_base_/local/dgl.py']
 
-optim_wrapper = dict(
-    type='LocalLearningOptimWrapper',
-    constructor='LocalLearningOptimWrapperConstructor',
-    local=dict(
-        num_modules=12,
-        method=dict(type='DGL', classifier=dict(type='TokenMLPClassifier')),
-    ))
+optim_wrapper = _base_.pop('local_learning')
+optim_wrapper.local.update(num_modules=12)
+optim_wrapper.local.method.classifier = dict(type='TokenMLPClassifier')
