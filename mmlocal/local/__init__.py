@@ -10,7 +10,8 @@ from .targets import build_target_adapter
 from .det_targets import BoxTargets  # registers the box-target adapter
 
 __all__ = [
-    'LocalLearner', 'build_learner', 'build_heads', 'LocalConfig', 'LocalConfigError', 'DGL', 'InfoPro', 'PredSim',
+    'LocalLearner', 'build_learner', 'build_heads', 'LocalConfig', 'LocalConfigError', 'DGL',
+    'InfoPro', 'PredSim',
     'FeatureInfo', 'TaskInfo', 'LocalTargets', 'HeadPlan', 'LocalPlan', 'build_plan',
     'GradientRouter', 'block_paths', 'resolve_boundaries', 'build_target_adapter', 'BoxTargets'
 ]
