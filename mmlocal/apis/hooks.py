@@ -1,6 +1,5 @@
 """Loading a locally trained checkpoint into a model trained without it."""
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from .checkpoint import LOCAL_LEARNER_PREFIX, local_learner_keys
@@ -35,12 +34,8 @@ class DropLocalLearnerHook(Hook):
 
 
 def _does_local_learning(runner) -> bool:
-    model = runner.model
-    while is_model_wrapper(model) or hasattr(model, 'module'):
-        model = model.module
-    from mmlocal.local import LocalLearner
-    if LocalLearner.of(model) is not None:
-        return True
+    """Whether the runner's optim wrapper carries a learner (the only place
+    one is built in a run; ``Runner.train`` builds it before loading)."""
     wrappers = getattr(runner, 'optim_wrapper', None)
     if wrappers is None or isinstance(wrappers, dict):  # not built (test)
         return False

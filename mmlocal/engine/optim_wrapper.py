@@ -37,6 +37,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, DefaultOptimWrapperConstructor, OptimWrapper
 
 from mmlocal.analysis import resolve_measured_split
+from mmlocal.local.build import build_learner
 from mmlocal.local.loss_log import LocalLosses
 from mmlocal.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 from mmlocal.utils.mmengine_adapter import count_iteration
@@ -285,14 +286,10 @@ class LocalLearningOptimWrapperConstructor(DefaultOptimWrapperConstructor):
         self.local_cfg = dict(local)
 
     def __call__(self, model: torch.nn.Module) -> OptimWrapper:
-        from mmlocal.local import LocalLearner
         base = model.module if is_model_wrapper(model) else model
-        old = LocalLearner.of(base)
-        if old is not None:
-            old.remove()
         # split='memory' / memory_budget: measured here, explicit boundaries for the learner
         local = resolve_measured_split(base, self.local_cfg, self.optimizer_cfg)
-        learner = LocalLearner(base, local)
+        learner = build_learner(base, local)  # replaces an earlier learner of the model
         distribute_heads(learner, base)  # built after DDP wrapping: rank 0's heads everywhere
         wrapper = super().__call__(_ModelAndHeads(base, learner))
         pipeline = None

@@ -1,6 +1,7 @@
 from mmlocal.structures import FeatureInfo, LocalTargets, TaskInfo
 from .config import LocalConfig, LocalConfigError
 from .learner import LocalLearner
+from .build import build_heads, build_learner
 from .methods import DGL, InfoPro, PredSim
 from .plan import HeadPlan, LocalPlan, build_plan
 from .router import GradientRouter
@@ -9,7 +10,8 @@ from .targets import build_target_adapter
 from .det_targets import BoxTargets  # registers the box-target adapter
 
 __all__ = [
-    'LocalLearner', 'LocalConfig', 'LocalConfigError', 'DGL', 'InfoPro', 'PredSim',
+    'LocalLearner', 'build_learner', 'build_heads', 'LocalConfig', 'LocalConfigError', 'DGL',
+    'InfoPro', 'PredSim',
     'FeatureInfo', 'TaskInfo', 'LocalTargets', 'HeadPlan', 'LocalPlan', 'build_plan',
     'GradientRouter', 'block_paths', 'resolve_boundaries', 'build_target_adapter', 'BoxTargets'
 ]

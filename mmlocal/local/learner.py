@@ -1,10 +1,11 @@
-"""``LocalLearner``: wires the parts that cut a model into K local modules.
+"""``LocalLearner``: the installed parts that cut a model into K local modules.
 
-config (``config.py``) -> probe (``probe.py``) -> split (``split.py``) ->
-plan (``plan.py``) -> heads -> hooks (``step.py``), whose per-step work is
-routed by ``router.py``. The learner owns the heads (an ``nn.Module``
-beside the model, not inside it: the model's state_dict stays the
-toolbox's) and offers one per-step interface to the optim wrapper::
+``build_learner`` (``build.py``) does config -> probe -> split -> plan ->
+heads; the learner is given their results and installs the hooks
+(``step.py``), whose per-step work is routed by ``router.py``. It owns the
+heads (an ``nn.Module`` beside the model, not inside it: the model's
+state_dict stays the toolbox's) and offers one per-step interface to the
+optim wrapper::
 
     with learner.armed(backward=..., on_module_done=...) as step:
         ...  # the model's forward; local losses are backpropagated in it
@@ -15,26 +16,24 @@ import contextlib
 import logging
 import types
 import weakref
-from typing import Dict, Iterator, List, Optional, Union
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-import torch
 import torch.nn as nn
 from mmengine.logging import print_log
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmlocal.models.heads.leap_head import LeapAugmentedHead
 from mmlocal.structures import FeatureInfo, TaskInfo
-from .bn_updates import per_path_momentum, restore_momentum
+from .bn_updates import restore_momentum
 from .config import LocalConfig
-from .head_runner import pff_strategy
 from .isolation import IsolationCheck
-from .plan import HeadPlan, build_head, plan_for
-from .probe import default_probe_size, probe_blocks
+from .plan import HeadPlan, LocalPlan
+from .probe import ProbeResult
 from .recompute import module_blocks
 from .router import ModuleDone
-from .split import block_paths, resolve_boundaries
 from .step import (Backward, LocalStep, StageRange, StepContext, StepSlot, TokenGrid,
                    install_hooks)
-from .targets import build_target_adapter
+from .targets import TargetAdapter
 
 _LEARNERS: 'weakref.WeakKeyDictionary[nn.Module, LocalLearner]' = weakref.WeakKeyDictionary()
 #: state_dict prefix of the heads in checkpoints written before they moved out of the model
@@ -59,65 +58,66 @@ def _reread_leaps(learner: 'LocalLearner', incompatible_keys) -> None:
 class LocalLearner(nn.Module):
     """The local heads of ``model`` and the hooks that train them.
 
+    Wiring only: ``build_learner`` (``build.py``) reads the model and the
+    config and gives the learner what it installs.
+
     Args:
         model: the task model (mmseg/mmpretrain/mmdet ``BaseModel``, unwrapped).
-        cfg: ``optim_wrapper.local`` (a dict, checked by ``LocalConfig.parse``).
+        cfg: the checked ``optim_wrapper.local``.
+        blocks: the backbone's blocks in execution order (``block_paths``).
+        probe: what the probe saw of every block.
+        plan: the plan; its boundaries are blocks of ``blocks``.
+        heads: the head of every ``HeadPlan`` of ``plan``, by its ``key``.
+        adapter: the target adapter, its ``classes`` set.
+        bn_changes: BN layers whose momentum the plan changed, with their
+            own (``bn_updates.per_path_momentum``); ``remove()`` restores them.
     """
 
-    def __init__(self, model: nn.Module, cfg: Union[dict, LocalConfig]) -> None:
+    def __init__(self, model: nn.Module, cfg: LocalConfig, blocks: Sequence[str],
+                 probe: ProbeResult, plan: LocalPlan, heads: Mapping[str, nn.Module],
+                 adapter: TargetAdapter,
+                 bn_changes: Sequence[Tuple[_BatchNorm, float]] = ()) -> None:
         super().__init__()
-        self.cfg = cfg = LocalConfig.parse(cfg)
+        if not isinstance(cfg, LocalConfig):
+            raise TypeError(f'LocalLearner takes a parsed LocalConfig, not {type(cfg).__name__}: '
+                            'build a learner from a config with '
+                            'mmlocal.local.build_learner(model, cfg)')
+        want = [hp.key for hp in plan.heads]
+        if sorted(heads) != sorted(want):
+            raise ValueError(f'LocalLearner needs one head per HeadPlan key {want}, got '
+                             f'{sorted(heads)}: build them with build_heads(plan, ...)')
+        missing = [b for b in plan.boundaries if b not in blocks]
+        if missing:
+            raise ValueError(f'the plan cuts at {missing}, which are not among the blocks '
+                             'given: build the plan from the same block list')
+        if _LEARNERS.get(model) is not None:
+            raise RuntimeError(f'{type(model).__name__} already has a local learner: remove() '
+                               'it first (build_learner does)')
+        self.cfg = cfg
         self._model = weakref.ref(model)  # the model owns the hooks; no cycle
-        self.adapter = build_target_adapter(model, cfg.task)
-        self.adapter.classes = cfg.num_classes or self.adapter.num_classes(model)
-        self.task = TaskInfo(self.adapter.task, self.adapter.classes)
-        try:
-            backbone = model.get_submodule(cfg.backbone)
-        except AttributeError:
-            raise ValueError(f'{type(model).__name__} has no submodule {cfg.backbone!r}: '
-                             'set local.backbone to the path of its backbone') from None
-        paths = block_paths(model, cfg.backbone)
-        self.probe = probe_blocks(model, cfg.backbone, paths,
-                                  cfg.probe_size or default_probe_size(backbone))
-        boundaries = resolve_boundaries(
-            model, cfg.num_modules, cfg.boundaries, cfg.split, cfg.backbone,
-            block_costs=lambda ps: [self.probe.costs[p] for p in ps])
-        if cfg.hilo is not None and cfg.hilo.cascade > 1 and any(
-                getattr(m, 'with_cp', False) for m in backbone.modules()):
-            raise ValueError(
-                'HiLo windows route gradients with input-only and parameter-only VJPs, which '
-                "checkpointed blocks (with_cp=True) do not honour: set the backbone's "
-                'with_cp=False; local.recompute keeps only module inputs instead')
-        self.plan = plan_for(boundaries, paths, getattr(backbone, 'depth', None), cfg)
-        self.plan.check_supervised()
-        self.isolation = IsolationCheck(model, paths, boundaries)  # run by the first step
+        self.adapter = adapter
+        self.task = TaskInfo(adapter.task, adapter.classes)
+        self.probe = probe
+        self.plan = plan
         self.heads = nn.ModuleDict()  # independent heads, by module name
         self.cascade_heads = nn.ModuleDict()
-        for hp in self.plan.heads:
-            feat = self.probe.feature(boundaries[hp.module])
-            pff_strategy(hp.pff).check(hp.patches, feat.spatial, boundaries[hp.module])
-            leap_feat = self.probe.feature(hp.leap[-1]) if hp.leap else None
-            head = build_head(hp, feat, self.task, model, leap_feat)
+        for hp in plan.heads:
             (self.heads if hp.kind == 'independent' else self.cascade_heads)[
-                f'm{hp.module + 1}'] = head
-        # after the heads: leap copies keep the live blocks' own momentum
-        self._bn_changes = per_path_momentum(model, paths, boundaries, self.plan.passes) \
-            if cfg.bn_updates == 'per-path' else []
+                f'm{hp.module + 1}'] = heads[hp.key]
+        self.isolation = IsolationCheck(model, blocks, plan.boundaries)  # run by the first step
         # blocks of the modules a window may recompute (1..K-2)
-        self.module_blocks = module_blocks(paths, boundaries, model) \
-            if cfg.recompute and self.plan.reach_back() > 0 else {}
+        self.module_blocks = module_blocks(blocks, plan.boundaries, model) \
+            if cfg.recompute and plan.reach_back() > 0 else {}
+        self._bn_changes = list(bn_changes)
         self._recompute_warned = False
         self._leaps_synced = False  # _sync_leaps has read the ``synced`` buffers
         self.register_load_state_dict_post_hook(_reread_leaps)
         self.slot = StepSlot()  # the armed step, which the hooks act for
         self._contexts: Dict[StageRange, StepContext] = {}  # built at the first step
-        param = next(model.parameters(), None)
-        self.to(param.device if param is not None else torch.device('cpu'))
-        self._handles = install_hooks(self.slot, self.plan.boundaries, model, cfg.backbone,
-                                      paths)
+        self._handles = install_hooks(self.slot, list(plan.boundaries), model, cfg.backbone,
+                                      blocks)
         self._handles.append(model._register_load_state_dict_pre_hook(_legacy_loader(self)))
         _LEARNERS[model] = self
-        print_log(self.plan.format(), logger='current')
 
     @staticmethod
     def of(model: nn.Module) -> Optional['LocalLearner']:

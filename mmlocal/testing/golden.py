@@ -63,15 +63,13 @@ def _golden_step(fixture: dict, dtype: torch.dtype) -> GoldenStep:
     from mmengine.runner import Runner
     from mmpretrain.structures import DataSample
 
-    from mmlocal.local import LocalLearner
-
     cfg = Config.fromfile(osp.join(REPO_ROOT, fixture['config']))
     cfg.work_dir = tempfile.mkdtemp(prefix='mmlocal_golden_')
     cfg.log_level = 'WARNING'
     runner = Runner.from_cfg(cfg)
     model = runner.model
     wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
-    heads = LocalLearner.of(model)
+    heads = wrapper.learner
     model.load_state_dict(fixture['model_state'])
     heads.load_state_dict(fixture['heads_state'])
     if dtype != torch.float32:

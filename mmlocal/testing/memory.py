@@ -12,11 +12,10 @@ def step_peak(model, batch: dict, local: dict,
     optimizer state exists), with everything alive at its start (parameters,
     heads, optimizer state); and the learner's boundaries. The learner is
     removed afterwards."""
-    from mmlocal.local import LocalLearner
     wrapper = build_local(model, local, optimizer=optimizer)
     model.train_step(batch, wrapper)
     with PeakMemoryTracker('cpu', baseline=(model, wrapper)) as tracker:
         model.train_step(batch, wrapper)
-    learner = LocalLearner.of(model)
+    learner = wrapper.learner
     learner.remove()
     return tracker.stats.peak_bytes, learner.boundaries

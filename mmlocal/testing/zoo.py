@@ -328,7 +328,6 @@ def _check_case(case: ZooCase, seed: int, batch_size: Optional[int]) -> ZooResul
     from mmengine.logging import MessageHub, MMLogger
     from mmengine.optim import build_optim_wrapper
     from mmlocal.apis.builder import init_config_scope
-    from mmlocal.local import LocalLearner
 
     logger = MMLogger.get_current_instance()
     level = logger.level
@@ -365,7 +364,7 @@ def _check_case(case: ZooCase, seed: int, batch_size: Optional[int]) -> ZooResul
         ow.update(constructor='LocalLearningOptimWrapperConstructor', local=dict(case.local))
         ow.pop('_delete_', None)
         wrapper = build_optim_wrapper(model, ow)
-        learner = LocalLearner.of(model)
+        learner = wrapper.learner
         result.k = learner.num_modules
         result.boundaries = [b[len('backbone.'):] for b in learner.boundaries]
         result.heads = ', '.join(sorted({type(h).__name__ for h in learner.heads.values()}))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mmlocal.analysis import measure_peak_costs, peak_balanced_indices, predicted_peak
-from mmlocal.local import LocalLearner
+from mmlocal.local import LocalLearner, build_learner
 from mmlocal.local.config import LocalConfig, LocalConfigError
 from mmlocal.local.split import block_paths, resolve_boundaries
 from mmlocal.testing import build_classifier, build_local, cifar_batch, step_peak
@@ -86,7 +86,7 @@ def test_measured_splits_need_their_batch():
     with pytest.raises(LocalConfigError, match=r'memory_batch=dict\(batch_size='):
         build_local(model, dict(num_modules=3, split='memory'))
     with pytest.raises(ValueError, match="split='activations'"):
-        LocalLearner(model, dict(num_modules=3, split='memory'))  # no constructor: no step
+        build_learner(model, dict(num_modules=3, split='memory'))  # no constructor: no step
 
 
 @pytest.mark.parametrize('local, match', [

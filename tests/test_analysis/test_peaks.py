@@ -61,7 +61,7 @@ def test_analysis_plan_is_the_runtime_plan():
     learner's plan for the same config, schedule included."""
     from mmlocal.analysis import candidate_plan
     from mmlocal.local import LocalConfig
-    from mmlocal.local.learner import LocalLearner
+    from mmlocal.local import build_learner
     from mmlocal.local.split import block_paths
     from mmlocal.testing import build_classifier
     model = build_classifier()
@@ -70,7 +70,7 @@ def test_analysis_plan_is_the_runtime_plan():
         num_modules=len(paths), split='blocks', method=dict(type='InfoPro'),
         hilo=dict(cascade=2), pff=dict(mode='batched'), stem='merged', schedule='stage',
         mlaan=dict(table='rule')))
-    learner = LocalLearner(model, cfg)
+    learner = build_learner(model, cfg)
     try:
         plan = candidate_plan(cfg, paths, model.backbone.depth)
         assert learner.plan == plan

@@ -137,11 +137,11 @@ def _learner(name: str, **local):
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
 
-    from mmlocal.local import LocalLearner
+    from mmlocal.local import build_learner
     cfg = Config.fromfile(osp.join(CONFIGS, f'{name}.py'))
     init_default_scope('mmpretrain')
     model = MODELS.build(cfg.model)
-    return model, LocalLearner(model, dict(cfg.optim_wrapper.local, **local))
+    return model, build_learner(model, dict(cfg.optim_wrapper.local, **local))
 
 
 def test_imagenet_k8_split_and_inferred_channels():

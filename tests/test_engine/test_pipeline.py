@@ -14,7 +14,7 @@ import torch
 
 from mmlocal.testing import build_classifier, cifar_batch, free_port
 
-from mmlocal.local import LocalLearner
+from mmlocal.local import LocalLearner, build_learner
 
 B = 8
 STEPS = 4
@@ -227,8 +227,8 @@ def test_windows_crossing_a_stage_are_refused():
     from mmlocal.local.config import LocalConfigError, PipelineConfig
     from mmlocal.local.split import block_paths
     model = build_classifier(depth=20)
-    learner = LocalLearner(model, dict(num_modules=4, method=DGL, probe_size=(32, 32),
-                                       hilo=dict(cascade=2)))
+    learner = build_learner(model, dict(num_modules=4, method=DGL, probe_size=(32, 32),
+                                        hilo=dict(cascade=2)))
     blocks = block_paths(model)
     ranges = assign_stages(learner.plan, blocks, PipelineConfig(stages=2))
     with pytest.raises(LocalConfigError, match='cross a pipeline stage boundary') as err:
@@ -236,7 +236,7 @@ def test_windows_crossing_a_stage_are_refused():
     assert 'modules_per_stage' in str(err.value) and 'hilo.cascade=1' in str(err.value)
     learner.remove()
     # independent heads: every layout is allowed; stages follow the block counts
-    learner = LocalLearner(model, dict(num_modules=4, method=DGL, probe_size=(32, 32)))
+    learner = build_learner(model, dict(num_modules=4, method=DGL, probe_size=(32, 32)))
     for cfg, want in ((PipelineConfig(stages=2), [(0, 1), (2, 3)]),
                       (PipelineConfig(stages=2, modules_per_stage=(1, 3)), [(0, 0), (1, 3)]),
                       (PipelineConfig(stages=3, balance='modules'), [(0, 0), (1, 2), (3, 3)])):

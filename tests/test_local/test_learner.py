@@ -181,3 +181,127 @@ def test_heads_are_beside_the_model_state_and_legacy_keys_load():
     fresh.load_state_dict(legacy)  # strict: every legacy key is consumed
     for k, v in LocalLearner.of(fresh).state_dict().items():
         torch.testing.assert_close(v, heads[k], msg=k)
+
+
+def test_build_learner_is_the_parts():
+    """``build_learner`` gives the plan, probe, heads and BN momenta that the
+    parts give when called one by one on the same model (same seed: the heads'
+    initial weights too)."""
+    from mmlocal.local import LocalConfig, block_paths, build_learner, resolve_boundaries
+    from mmlocal.local.bn_updates import per_path_momentum
+    from mmlocal.local.plan import build_head, plan_for
+    from mmlocal.local.probe import probe_blocks
+    from mmlocal.structures import TaskInfo
+    local = dict(num_modules=4, method=dict(type='InfoPro'), probe_size=(32, 32),
+                 hilo=dict(cascade=2), bn_updates='per-path')
+    model = build_classifier(depth=20)
+    ref = copy.deepcopy(model)
+    old = {n: m.momentum for n, m in model.named_modules()
+           if isinstance(m, torch.nn.BatchNorm2d)}
+    torch.manual_seed(0)
+    learner = build_learner(model, local)
+
+    cfg = LocalConfig.parse(local)
+    blocks = block_paths(ref)
+    torch.manual_seed(0)
+    probe = probe_blocks(ref, 'backbone', blocks, (32, 32))
+    bounds = resolve_boundaries(ref, 4, None, cfg.split, 'backbone',
+                                block_costs=lambda ps: [probe.costs[p] for p in ps])
+    plan = plan_for(bounds, blocks, ref.backbone.depth, cfg)
+    assert learner.plan == plan
+    assert learner.probe.shapes == probe.shapes and learner.probe.costs == probe.costs
+    task = TaskInfo('classification', 10)
+    assert learner.task == task
+    assert len(learner.cascade_heads) > 0  # both kinds of head are compared
+    for hp in plan.heads:
+        want = build_head(hp, probe.feature(bounds[hp.module]), task, ref)
+        got = learner.head(hp)
+        assert type(got) is type(want), hp.key
+        assert got.state_dict().keys() == want.state_dict().keys(), hp.key
+        for k, v in want.state_dict().items():
+            torch.testing.assert_close(got.state_dict()[k], v, msg=f'{hp.key}.{k}')
+    assert per_path_momentum(ref, blocks, bounds, plan.passes)  # cascade windows: some change
+    moved = {n: m.momentum for n, m in ref.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert {n: m.momentum for n, m in model.named_modules()
+            if isinstance(m, torch.nn.BatchNorm2d)} == moved
+    learner.remove()
+    assert LocalLearner.of(model) is None
+    assert {n: m.momentum for n, m in model.named_modules()
+            if isinstance(m, torch.nn.BatchNorm2d)} == old
+
+
+def _parts(model, local):
+    """A hand-built learner's parts: blocks, probe, plan, heads by key, adapter."""
+    from mmlocal.local import LocalConfig, block_paths, build_target_adapter
+    from mmlocal.local.plan import build_head, plan_for
+    from mmlocal.local.probe import probe_blocks
+    from mmlocal.structures import TaskInfo
+    cfg = LocalConfig.parse(local)
+    blocks = block_paths(model)
+    probe = probe_blocks(model, 'backbone', blocks, (32, 32))
+    plan = plan_for(list(cfg.boundaries), blocks, model.backbone.depth, cfg)
+    adapter = build_target_adapter(model)
+    adapter.classes = 10
+    heads = {hp.key: build_head(hp, probe.feature(plan.boundaries[hp.module]),
+                                TaskInfo(adapter.task, 10), model) for hp in plan.heads}
+    return cfg, blocks, probe, plan, heads, adapter
+
+
+def test_learner_init_only_wires_what_it_is_given():
+    """``LocalLearner.__init__`` runs no forward (no probe) and keeps the
+    given plan, probe and head objects; the optim wrapper it is bound to
+    trains exactly those heads."""
+    from mmengine.optim import build_optim_wrapper
+    model = build_classifier(depth=20)
+    local = dict(boundaries=['backbone.layer1.1', 'backbone.layer3.0'], method=dict(type='DGL'))
+    cfg, blocks, probe, plan, heads, adapter = _parts(model, local)
+    calls = []
+    handle = model.backbone.register_forward_pre_hook(lambda m, a: calls.append(1))
+    learner = LocalLearner(model, cfg, blocks, probe, plan, heads, adapter)
+    handle.remove()
+    assert calls == []
+    assert learner.plan is plan and learner.probe is probe and learner.cfg is cfg
+    assert learner.boundaries == ['backbone.layer1.1', 'backbone.layer3.0']
+    assert all(learner.head(hp) is heads[hp.key] for hp in plan.heads)
+    assert LocalLearner.of(model) is learner
+    wrapper = build_optim_wrapper(torch.nn.ModuleList([model, learner]), dict(
+        type='LocalLearningOptimWrapper', optimizer=dict(type='SGD', lr=0.1)))
+    wrapper.bind(learner)
+    before = {k: p.detach().clone() for k, p in learner.named_parameters()}
+    model.train_step(cifar_batch(8), wrapper)
+    still = [k for k, p in learner.named_parameters() if torch.equal(p, before[k])]
+    assert before and not still, still
+    learner.remove()
+
+
+def test_learner_refuses_what_it_cannot_wire():
+    model = build_classifier(depth=20)
+    local = dict(boundaries=['backbone.layer1.1', 'backbone.layer3.0'], method=dict(type='DGL'))
+    cfg, blocks, probe, plan, heads, adapter = _parts(model, local)
+    with pytest.raises(TypeError, match='build_learner'):
+        LocalLearner(model, local, blocks, probe, plan, heads, adapter)
+    with pytest.raises(ValueError, match=r"one head per HeadPlan key \['m1', 'm2'\]"):
+        LocalLearner(model, cfg, blocks, probe, plan, {'m1': heads['m1']}, adapter)
+    with pytest.raises(ValueError, match='not among the blocks'):
+        LocalLearner(model, cfg, blocks[:3], probe, plan, heads, adapter)
+    learner = LocalLearner(model, cfg, blocks, probe, plan, heads, adapter)
+    with pytest.raises(RuntimeError, match=r'already has a local learner: remove\(\)'):
+        LocalLearner(model, cfg, blocks, probe, plan, heads, adapter)
+    learner.remove()
+
+
+def _hooks(model) -> int:
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def test_a_new_optim_wrapper_replaces_the_model_learner():
+    """Building a second local optim wrapper on one model removes the first
+    learner (its hooks) before probing: the engine needs no global look-up."""
+    model = build_classifier(depth=20)
+    first = build_local(model, dict(num_modules=4, method=dict(type='DGL'), probe_size=(32, 32)))
+    second = build_local(model, dict(num_modules=2, method=dict(type='DGL'), probe_size=(32, 32)))
+    assert first.learner._handles == [] and second.learner is not first.learner
+    assert LocalLearner.of(model) is second.learner and second.learner.num_modules == 2
+    alone = build_classifier(depth=20)
+    build_local(alone, dict(num_modules=2, method=dict(type='DGL'), probe_size=(32, 32)))
+    assert _hooks(model) == _hooks(alone) > 0

@@ -16,7 +16,7 @@ from mmengine.config import Config
 
 from mmlocal.testing import (assert_grad_close, build_local, cifar_batch, features, grads_of,
                              local_step_grads, task_loss)
-from mmlocal.local import LocalLearner
+from mmlocal.local import LocalLearner, build_learner
 from mmlocal.local.head_runner import patch_slices
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -185,7 +185,7 @@ def test_vit_k_up_to_number_of_layers():
                backbone=dict(type='VisionTransformer', arch='deit-tiny', img_size=32),
                head=dict(type='VisionTransformerClsHead', num_classes=10, in_channels=192))
     method = dict(type='DGL', classifier=dict(type='TokenMLPClassifier'))
-    learner = LocalLearner(MODELS.build(cfg), dict(num_modules=12, method=method))
+    learner = build_learner(MODELS.build(cfg), dict(num_modules=12, method=method))
     assert learner.boundaries[-1] == 'backbone.layers.10'
     with pytest.raises(ValueError, match='K must be between 1 and 12'):
-        LocalLearner(MODELS.build(cfg), dict(num_modules=13, method=method))
+        build_learner(MODELS.build(cfg), dict(num_modules=13, method=method))

@@ -4,7 +4,7 @@ schedules, the modules each loss trains, PFF and the EMA branches; then what
 each local head sees (channels, map, stride) and which head the method built.
 
 The model is built on the CPU and the plan resolved exactly as training
-resolves it (``mmlocal.local.LocalLearner``); the same table is logged once at
+resolves it (``mmlocal.local.build_learner``); the same table is logged once at
 the start of training. A plan that leaves a module without gradient is refused
 with an error naming the module and the setting. Any toolbox zoo config works
 (``mmpretrain::``, ``mmseg::``, ``mmdet::`` names): ``--num-modules K`` gives
@@ -45,7 +45,7 @@ def local_learner(cfg: Config):
     for an end-to-end config)."""
     from mmengine.model import revert_sync_batchnorm
 
-    from mmlocal.local import LocalLearner
+    from mmlocal.local import build_learner
     local = cfg.get('optim_wrapper', {}).get('local')
     if not local:
         return None
@@ -59,7 +59,7 @@ def local_learner(cfg: Config):
             model_cfg[part].pop('pretrained', None)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmengine')):
         model = revert_sync_batchnorm(MODELS.build(model_cfg))
-        learner = LocalLearner(model, copy.deepcopy(dict(local)))
+        learner = build_learner(model, copy.deepcopy(dict(local)))
     learner.remove()
     return learner
 

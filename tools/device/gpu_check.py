@@ -34,7 +34,6 @@ import torch
 from mmengine.config import Config
 
 from mmlocal.apis import build_model_and_optim_wrapper, fit_preprocessor_size, synthetic_batch
-from mmlocal.local import LocalLearner
 from mmlocal.utils.memory import MB, PeakMemoryTracker
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -141,7 +140,7 @@ def build(cfg: Config, device: torch.device, dtype: Optional[str]):
         except Exception as e:  # noqa: BLE001 - the next variant may work
             errors.append(f'{style}: {type(e).__name__}: {e}')
             continue
-        local_ok = 'local' not in cfg.optim_wrapper or LocalLearner.of(model) is not None
+        local_ok = 'local' not in cfg.optim_wrapper or getattr(wrapper, 'learner', None) is not None
         cast = _autocast_dtype(wrapper)
         if local_ok and (dtype is None or cast == getattr(torch, dtype)):
             return model, wrapper, style
@@ -218,7 +217,7 @@ def check_methods(args, device, deadline, rows: List[dict], done=lambda: None) -
                 row.update(status='ok' if ok else 'NON-FINITE LOSS', amp=style,
                            conv_dtype=str(seen[-1]).replace('torch.', '') if seen else '?',
                            loss=losses[-1], step_s=time.perf_counter() - t0,
-                           modules=getattr(LocalLearner.of(model),
+                           modules=getattr(getattr(wrapper, 'learner', None),
                                            'num_modules', 1))
                 del model, wrapper
             except Exception as e:  # noqa: BLE001 - recorded, the check goes on
@@ -246,7 +245,7 @@ def measure_case(cfg: Config, batch: dict, device: torch.device, iters: int) -> 
         tracker.reset_peak()
         model.train_step(batch, wrapper)
     stats = tracker.stats
-    bounds = getattr(LocalLearner.of(model), 'boundaries', [])
+    bounds = getattr(getattr(wrapper, 'learner', None), 'boundaries', [])
     del model, wrapper
     return dict(peak_mb=stats.peak_bytes / MB, baseline_mb=stats.baseline_bytes / MB,
                 increase_mb=stats.peak_increase_bytes / MB,
