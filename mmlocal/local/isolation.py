@@ -29,6 +29,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
+from .router import reached_leaves
+
 #: an autograd node and the path that led to it from a root, for messages
 _Path = List[object]
 
@@ -147,7 +149,7 @@ class IsolationCheck:
 
     def _check(self, j: int, roots: List[torch.Tensor], task: bool) -> None:
         nodes = [t.grad_fn for t in roots if t.grad_fn is not None]
-        for node, var in _reached(nodes):
+        for node, var in reached_leaves(nodes):
             key = id(var)
             if key in self._inputs:
                 owner = self._inputs[key]
@@ -225,21 +227,6 @@ def _tensors(obj) -> Iterator[torch.Tensor]:
     elif isinstance(obj, (list, tuple)):
         for v in obj:
             yield from _tensors(v)
-
-
-def _reached(roots: List) -> Iterator[Tuple[object, torch.Tensor]]:
-    """(AccumulateGrad node, its leaf) of every leaf the graphs reach."""
-    seen, stack = set(), list(roots)
-    while stack:
-        fn = stack.pop()
-        if fn is None or fn in seen:
-            continue
-        seen.add(fn)
-        var = getattr(fn, 'variable', None)
-        if var is not None:
-            yield fn, var
-            continue
-        stack.extend(f for f, _ in fn.next_functions)
 
 
 def _path_to(roots: List, target) -> _Path:

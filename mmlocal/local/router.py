@@ -23,7 +23,7 @@ graph of the module just closed is gone when an earlier one is recomputed.
 The router knows nothing of heads, targets or optimizers; it only needs
 tensors, so it is tested alone on toy modules.
 """
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -32,10 +32,10 @@ ModuleDone = Callable[[int], None]
 Recompute = Callable[[int, torch.Tensor], torch.Tensor]
 
 
-def graph_leaves(out: torch.Tensor, exclude: torch.Tensor) -> List[torch.Tensor]:
-    """Leaves requiring grad that ``out``'s graph reaches, ``exclude`` left
-    out: the parameters of a module whose input is ``exclude``."""
-    seen, leaves, stack = set(), {}, [out.grad_fn]
+def reached_leaves(roots: Iterable) -> Iterator[Tuple[object, torch.Tensor]]:
+    """(AccumulateGrad node, its leaf) of every leaf the graphs of the
+    autograd nodes ``roots`` reach, each node visited once."""
+    seen, stack = set(), list(roots)
     while stack:
         fn = stack.pop()
         if fn is None or fn in seen:
@@ -43,10 +43,16 @@ def graph_leaves(out: torch.Tensor, exclude: torch.Tensor) -> List[torch.Tensor]
         seen.add(fn)
         var = getattr(fn, 'variable', None)
         if var is not None:
-            if var is not exclude and var.requires_grad:
-                leaves[id(var)] = var
+            yield fn, var
             continue
         stack.extend(f for f, _ in fn.next_functions)
+
+
+def graph_leaves(out: torch.Tensor, exclude: torch.Tensor) -> List[torch.Tensor]:
+    """Leaves requiring grad that ``out``'s graph reaches, ``exclude`` left
+    out: the parameters of a module whose input is ``exclude``."""
+    leaves = {id(var): var for _, var in reached_leaves([out.grad_fn])
+              if var is not exclude and var.requires_grad}
     return list(leaves.values())
 
 
