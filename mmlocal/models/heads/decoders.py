@@ -29,7 +29,7 @@ def reconstruction_loss(recon: torch.Tensor, image01: torch.Tensor) -> torch.Ten
     least fp32 (half precision is promoted, fp64 kept) with autocast off: CUDA
     autocast refuses ``binary_cross_entropy`` whatever its inputs' dtype
     (InfoPro under AMP failed on the H200 before this)."""
-    dtype = torch.promote_types(recon.dtype, torch.float32)
+    dtype = torch.float64 if recon.dtype == torch.float64 else torch.float32  # no aten op
     with torch.autocast(device_type=recon.device.type, enabled=False):
         # NCHW like the target: elementwise kernels are slow on mixed layouts
         return F.binary_cross_entropy(recon.to(dtype).contiguous(),
